@@ -1,0 +1,36 @@
+# StockFeed developer commands. See README.md.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/stockfeed/target
+
+.PHONY: test deps services-up services-down services-status schema fmt lint unit
+
+## Everything: start services, fmt, clippy, all tests; stop what it started.
+test:
+	hack/test.sh
+
+## Install missing system packages (Debian/Ubuntu).
+deps:
+	hack/install-deps.sh
+
+services-up:
+	hack/services.sh up
+
+services-down:
+	hack/services.sh down
+
+services-status:
+	hack/services.sh status
+
+## Regenerate the committed JSON Schema of the records.
+schema:
+	cargo run -q -p stockfeed-worker --bin stockfeed -- schema > worker/schema/record.v1.schema.json
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## Unit tests only: no services needed.
+unit:
+	cargo test --workspace --lib --bins

@@ -1,0 +1,145 @@
+# Shared helpers for the hack/ service scripts. Sourced, not run.
+#
+# Layout:
+#   $STOCKFEED_CACHE   (default ~/.cache/stockfeed)  downloads and builds, shared by every clone
+#   $STOCKFEED_RUN_DIR (default <repo>/.run)        per-clone state: pid files, logs, data
+#
+# Every script stops only processes whose pid file it wrote and whose command line still
+# matches what it started, so a recycled pid or someone else's server is never touched.
+
+set -euo pipefail
+
+HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$HACK_DIR/.." && pwd)"
+CACHE_DIR="${STOCKFEED_CACHE:-$HOME/.cache/stockfeed}"
+RUN_DIR="${STOCKFEED_RUN_DIR:-$REPO_DIR/.run}"
+
+# Ports are unusual on purpose, to stay clear of anything a developer already runs.
+KAFKA_PORT="${STOCKFEED_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${STOCKFEED_KAFKA_CONTROLLER_PORT:-19093}"
+S3_PORT="${STOCKFEED_S3_PORT:-19000}"
+MOTO_PORT="${STOCKFEED_MOTO_PORT:-19050}"
+
+# Credentials of the local S3 server; test-only values, not secrets.
+S3_ACCESS_KEY="${STOCKFEED_S3_ACCESS_KEY:-stockfeed}"
+S3_SECRET_KEY="${STOCKFEED_S3_SECRET_KEY:-stockfeed-local-secret}"
+
+mkdir -p "$CACHE_DIR" "$RUN_DIR"
+
+# die MESSAGE: one line on stderr naming the service and the cause, then exit 1.
+die() {
+  echo "error: $*" >&2
+  exit 1
+}
+
+say() {
+  echo "$*" >&2
+}
+
+# port_owner PORT: prints "PID (command)" of the process listening on 127.0.0.1:PORT, if any.
+port_owner() {
+  local port="$1" line pid
+  line="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n1)"
+  [ -n "$line" ] || return 1
+  pid="$(grep -o 'pid=[0-9]*' <<<"$line" | head -n1 | cut -d= -f2)"
+  if [ -n "$pid" ]; then
+    echo "$pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
+  else
+    echo "an unknown process"
+  fi
+}
+
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# require_free_port NAME PORT ENVVAR: dies with the owner when the port is taken.
+require_free_port() {
+  local name="$1" port="$2" var="$3" owner
+  if owner="$(port_owner "$port")"; then
+    die "$name cannot start: port $port is taken by PID $owner; stop it or set $var to another port"
+  fi
+}
+
+# our_pid NAME MARKER: prints the pid from NAME's pid file if that process is alive and its
+# command line contains MARKER; otherwise removes a stale pid file and fails.
+our_pid() {
+  local name="$1" marker="$2" pidfile="$RUN_DIR/$1.pid" pid
+  [ -f "$pidfile" ] || return 1
+  pid="$(cat "$pidfile")"
+  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"; then
+    echo "$pid"
+    return 0
+  fi
+  rm -f "$pidfile"
+  return 1
+}
+
+# start_bg NAME LOG CMD...: starts CMD in its own session, logging to LOG, and records its pid.
+start_bg() {
+  local name="$1" log="$2"
+  shift 2
+  mkdir -p "$(dirname "$log")"
+  echo "--- $(date -u +%FT%TZ) starting: $*" >>"$log"
+  setsid "$@" >>"$log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+
+# wait_until SECONDS DESCRIPTION CMD...: polls CMD every half second until it succeeds.
+wait_until() {
+  local deadline=$((SECONDS + $1)) what="$2"
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# stop_ours NAME MARKER [GRACE_SECONDS]: SIGTERM, wait, then SIGKILL, only for our own process.
+stop_ours() {
+  local name="$1" marker="$2" grace="${3:-30}" pid
+  if ! pid="$(our_pid "$name" "$marker")"; then
+    say "$name: not running (nothing of ours to stop)"
+    return 0
+  fi
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + grace))
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "$name: did not stop within ${grace}s, killing PID $pid"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.3
+  done
+  rm -f "$RUN_DIR/$name.pid"
+  say "$name: stopped (PID $pid)"
+}
+
+# fail_start NAME LOG REASON: prints the log's tail and dies.
+fail_start() {
+  local name="$1" log="$2" reason="$3"
+  say "---- last lines of $log ----"
+  tail -n 20 "$log" >&2 || true
+  die "$name: $reason (full log: $log)"
+}
+
+# python_venv: creates (once per requirements file content) and prints the cached venv path.
+python_venv() {
+  local req="$HACK_DIR/requirements.txt" key venv
+  command -v python3 >/dev/null || die "python3 is missing: apt-get install python3 python3-venv"
+  key="$( (cat "$req"; python3 --version) | sha256sum | cut -c1-12)"
+  venv="$CACHE_DIR/venv-$key"
+  if [ ! -f "$venv/.complete" ]; then
+    say "python: creating $venv from hack/requirements.txt (first run only)"
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2 || die "python3 -m venv failed: apt-get install python3-venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2 \
+      || die "pip install -r hack/requirements.txt failed (is PyPI reachable?)"
+    touch "$venv/.complete"
+  fi
+  echo "$venv"
+}

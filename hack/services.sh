@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Starts, stops or reports every local service the tests need: Kafka, the S3 server, moto.
+#
+#   hack/services.sh up | down | status | fetch
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SERVICES=(kafka s3 moto)
+
+case "${1:-}" in
+  up)
+    for s in "${SERVICES[@]}"; do "$HACK_DIR/$s.sh" start; done
+    ;;
+  down)
+    for s in "${SERVICES[@]}"; do "$HACK_DIR/$s.sh" stop; done
+    ;;
+  status)
+    rc=0
+    for s in "${SERVICES[@]}"; do "$HACK_DIR/$s.sh" status || rc=1; done
+    exit "$rc"
+    ;;
+  fetch)
+    for s in "${SERVICES[@]}"; do "$HACK_DIR/$s.sh" fetch; done
+    ;;
+  env)
+    # For `eval "$(hack/services.sh env)"`: the variables the tests read.
+    echo "export STOCKFEED_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
+    echo "export STOCKFEED_TEST_S3=http://127.0.0.1:$S3_PORT"
+    echo "export STOCKFEED_TEST_MOTO=http://127.0.0.1:$MOTO_PORT"
+    echo "export STOCKFEED_S3_ACCESS_KEY=$S3_ACCESS_KEY"
+    echo "export STOCKFEED_S3_SECRET_KEY=$S3_SECRET_KEY"
+    ;;
+  *) die "usage: hack/services.sh up|down|status|fetch|env" ;;
+esac

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make test`: start the services that are not already running, run formatting and lint
+# checks and every test in the workspace, then stop what this script started, pass or fail.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_DIR"
+
+started=()
+cleanup() {
+  local rc=$?
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+    "$HACK_DIR/${started[i]}.sh" stop || true
+  done
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() {
+  echo "==> $*" >&2
+}
+
+t0=$SECONDS
+step "services"
+for s in kafka s3 moto; do
+  if "$HACK_DIR/$s.sh" status >/dev/null 2>&1; then
+    say "$s: already running, leaving it running afterwards"
+  else
+    started+=("$s")
+    "$HACK_DIR/$s.sh" start
+  fi
+done
+eval "$("$HACK_DIR/services.sh" env)"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked --no-fail-fast
+
+say "make test: all checks passed in $((SECONDS - t0))s"

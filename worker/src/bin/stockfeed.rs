@@ -1,0 +1,84 @@
+//! The `stockfeed` command: one binary for every worker mode.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use stockfeed_worker::record::{self, Record};
+
+#[derive(Parser)]
+#[command(
+    name = "stockfeed",
+    version,
+    about = "Real-time market-data pipelines: producer, sink and tools"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the JSON Schema of the record wire format (committed as worker/schema/).
+    Schema,
+    /// Check a JSON-lines file of records; prints one line per invalid record and exits 1 if any.
+    Validate {
+        /// File with one record per line (`-` for standard input).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    stockfeed_worker::telemetry::init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Schema => {
+            print!("{}", record::schema::render());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { file } => validate(&file),
+    }
+}
+
+fn validate(file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let now = chrono::Utc::now();
+    let (mut good, mut bad) = (0_u64, 0_u64);
+    for (number, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read line {}", number + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match Record::from_json(line.as_bytes(), now) {
+            Ok(_) => good += 1,
+            Err(e) => {
+                bad += 1;
+                println!("line {}: {e}", number + 1);
+            }
+        }
+    }
+    println!("{good} valid, {bad} invalid");
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,9 @@
+//! StockFeed's worker library: the record model, Kafka conventions and client settings, and
+//! (as they land) the sources, producer, sink and catalog code that the `stockfeed` binary runs.
+//!
+//! The operator depends on this crate for shared types; this crate never depends on Kubernetes.
+
+pub mod kafka;
+pub mod record;
+pub mod secret;
+pub mod telemetry;

@@ -1,0 +1,137 @@
+//! Helpers shared by the integration tests: where the real services are, a clear failure
+//! when one is not running, and deterministic test records.
+//!
+//! Addresses come from `STOCKFEED_TEST_KAFKA`, `STOCKFEED_TEST_S3` and `STOCKFEED_TEST_MOTO`;
+//! the defaults match the ports `hack/` starts the services on.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use stockfeed_worker::record::{
+    Bar, BarInterval, Ohlc, Price, Provider, Quantity, Quote, Record, Symbol, Trade,
+};
+
+pub fn kafka_bootstrap() -> String {
+    std::env::var("STOCKFEED_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:19092".to_owned())
+}
+
+pub fn s3_endpoint() -> String {
+    std::env::var("STOCKFEED_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:19000".to_owned())
+}
+
+pub fn s3_credentials() -> (String, String) {
+    (
+        std::env::var("STOCKFEED_S3_ACCESS_KEY").unwrap_or_else(|_| "stockfeed".to_owned()),
+        std::env::var("STOCKFEED_S3_SECRET_KEY")
+            .unwrap_or_else(|_| "stockfeed-local-secret".to_owned()),
+    )
+}
+
+/// Fails the test at once, with the address and what to do, when no broker answers a metadata
+/// request within 10 seconds; never hangs and never skips.
+pub fn require_kafka() -> String {
+    let bootstrap = kafka_bootstrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("socket.connection.setup.timeout.ms", "5000")
+        .set("log_level", "0")
+        .create()
+        .unwrap_or_else(|e| panic!("cannot create a Kafka client for {bootstrap}: {e}"));
+    if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(10)) {
+        panic!(
+            "Kafka is not reachable at {bootstrap} ({e}). Start it with `make services-up` \
+             (or `hack/kafka.sh start`), or point STOCKFEED_TEST_KAFKA at a running broker."
+        );
+    }
+    bootstrap
+}
+
+/// A name no other test run uses, so runs never see each other's data.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics([&topic], &opts)
+        .await
+        .expect("create_topics request");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+pub const SYMBOLS: [&str; 10] = [
+    "AAPL", "MSFT", "NVDA", "BRK.B", "BF-B", "TSLA", "SPY", "AMZN", "GOOGL", "META",
+];
+
+/// Deterministic records cycling through every kind and symbol, each with a distinct id.
+pub fn sample_records(n: usize) -> Vec<Record> {
+    let base: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 26, 14, 30, 0).unwrap();
+    let minute: BarInterval = "1m".parse().unwrap();
+    (0..n)
+        .map(|i| {
+            let symbol = Symbol::new(SYMBOLS[i % SYMBOLS.len()]).unwrap();
+            let event = base + chrono::Duration::microseconds(i as i64 * 1_337);
+            let ingest = event + chrono::Duration::milliseconds(15);
+            // Cents plus a sub-penny tail, so precision loss would show.
+            let cents = 10_000 + (i as i64 * 7919) % 50_000;
+            let price = Price::from_scaled(cents * 1_000_000 + 4_321).unwrap();
+            let size = Quantity::from_scaled((1 + i as i64 % 500) * 100_000_000).unwrap();
+            match i % 3 {
+                0 => Trade::new(Provider::Synthetic, symbol, event, ingest, price, size)
+                    .with_exchange("V")
+                    .with_conditions(vec!["@".into(), "I".into()])
+                    .with_trade_id(format!("t{i}"))
+                    .into(),
+                1 => {
+                    let ask = Price::from_scaled(price.to_scaled() + 1_000_000).unwrap();
+                    Quote::new(
+                        Provider::Synthetic,
+                        symbol,
+                        event,
+                        ingest,
+                        price,
+                        size,
+                        ask,
+                        size,
+                    )
+                    .into()
+                }
+                _ => {
+                    let high = Price::from_scaled(price.to_scaled() + 5_000_000).unwrap();
+                    let ohlc = Ohlc {
+                        open: price,
+                        high,
+                        low: price,
+                        close: high,
+                    };
+                    Bar::new(
+                        Provider::Synthetic,
+                        symbol,
+                        event,
+                        ingest,
+                        minute,
+                        ohlc,
+                        size,
+                    )
+                    .with_stats(Some(price), Some(i as u64))
+                    .into()
+                }
+            }
+        })
+        .collect()
+}
