@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stockfeed/target
 
-.PHONY: test deps services-up services-down services-status schema fmt lint unit
+.PHONY: bench-producer test deps services-up services-down services-status schema fmt lint unit
 
 ## Everything: start services, fmt, clippy, all tests; stop what it started.
 test:
@@ -34,3 +34,8 @@ lint:
 ## Unit tests only: no services needed.
 unit:
 	cargo test --workspace --lib --bins
+
+## Benchmarks (not tests): print ratios against a baseline measured side by side.
+bench-producer:
+	hack/kafka.sh start
+	KAFKA_CLASSPATH="$$(hack/kafka.sh classpath)" cargo bench -p stockfeed-worker --bench producer_throughput

@@ -4,6 +4,10 @@
 //! The operator depends on this crate for shared types; this crate never depends on Kubernetes.
 
 pub mod kafka;
+pub mod metrics;
+pub mod producer;
 pub mod record;
 pub mod secret;
+pub mod server;
+pub mod source;
 pub mod telemetry;

@@ -319,6 +319,15 @@ impl Record {
         }
     }
 
+    /// Restamps the ingest time; the id does not change (it ignores `ingest_ts`).
+    pub fn set_ingest_ts(&mut self, ingest: DateTime<Utc>) {
+        match self {
+            Record::Trade(r) => r.ingest_ts = ingest,
+            Record::Quote(r) => r.ingest_ts = ingest,
+            Record::Bar(r) => r.ingest_ts = ingest,
+        }
+    }
+
     /// The id this record's content hashes to (see `id.rs`).
     pub fn derive_id(&self) -> RecordId {
         match self {

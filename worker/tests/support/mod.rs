@@ -5,6 +5,9 @@
 //! the defaults match the ports `hack/` starts the services on.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers report failure by panicking
+
+pub mod provider_server;
 
 use std::time::Duration;
 
@@ -131,6 +134,106 @@ pub fn sample_records(n: usize) -> Vec<Record> {
                     .with_stats(Some(price), Some(i as u64))
                     .into()
                 }
+            }
+        })
+        .collect()
+}
+
+/// A consumed record with its key.
+pub struct Consumed {
+    pub key: String,
+    pub record: Record,
+}
+
+/// A consumed message as bytes, with its headers.
+pub struct RawMessage {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl RawMessage {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Reads exactly `n` messages from the start of `topic` with a fresh consumer group, failing
+/// after 60 s; then checks for 2 s that no further message arrives.
+pub async fn read_raw(bootstrap: &str, topic: &str, n: usize) -> Vec<RawMessage> {
+    use rdkafka::consumer::StreamConsumer;
+    use rdkafka::message::{Headers, Message};
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique_name("sf-test-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while out.len() < n {
+        let msg = tokio::time::timeout_at(deadline, consumer.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "only {} of {n} messages arrived in {topic} within 60 s",
+                    out.len()
+                )
+            })
+            .expect("consumer error");
+        let headers = msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(RawMessage {
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().unwrap_or_default().to_vec(),
+            headers,
+        });
+    }
+    if let Ok(Ok(extra)) = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await {
+        panic!(
+            "{topic} has more than the expected {n} messages (offset {} in partition {})",
+            extra.offset(),
+            extra.partition()
+        );
+    }
+    out
+}
+
+/// Reads exactly `n` records (decoded and validated) from `topic`.
+pub async fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Vec<Consumed> {
+    let now = Utc::now();
+    read_raw(bootstrap, topic, n)
+        .await
+        .into_iter()
+        .map(|m| {
+            let headers = rdkafka::message::OwnedHeaders::new();
+            let headers = m.headers.iter().fold(headers, |h, (k, v)| {
+                h.insert(rdkafka::message::Header {
+                    key: k.as_str(),
+                    value: Some(v.as_slice()),
+                })
+            });
+            let record = stockfeed_worker::kafka::decode_message(
+                Some(&headers),
+                m.key.as_deref(),
+                Some(&m.payload),
+                now,
+            )
+            .expect("a valid record");
+            Consumed {
+                key: String::from_utf8(m.key.unwrap_or_default()).unwrap(),
+                record,
             }
         })
         .collect()

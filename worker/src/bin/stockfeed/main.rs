@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stockfeed_worker::record::{self, Record};
 
+mod produce;
+
 #[derive(Parser)]
 #[command(
     name = "stockfeed",
@@ -23,6 +25,13 @@ struct Cli {
 enum Command {
     /// Print the JSON Schema of the record wire format (committed as worker/schema/).
     Schema,
+    /// Fetch market data and produce it to Kafka (runs until SIGTERM, or until a finite source
+    /// ends).
+    Produce {
+        /// Producer configuration (YAML); see worker/src/producer/config.rs.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+    },
     /// Check a JSON-lines file of records; prints one line per invalid record and exits 1 if any.
     Validate {
         /// File with one record per line (`-` for standard input).
@@ -49,6 +58,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { file } => validate(&file),
+        Command::Produce { config } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(produce::run(&config))
+        }
     }
 }
 

@@ -1,0 +1,66 @@
+//! Market-data sources: where records come from.
+//!
+//! Every source implements one small trait, [`Source`]: it runs until shutdown, hands each
+//! normalised record to an [`Emitter`], and hands each payload it could not turn into a record
+//! to the same emitter as a rejection (which the producer sends to the dead-letter topic with
+//! the reason and the raw bytes). Sources never crash on bad data, and they never produce to
+//! Kafka themselves: the producer owns batching, dedup, validation and delivery.
+//!
+//! `Emitter::record` waits when the producer's buffer is full; that wait is the backpressure
+//! that slows a fast source (synthetic, replay) or pauses a poller while Kafka is down.
+//!
+//! Each provider lives in its own module with its own config type and tests.
+
+pub mod alpaca;
+pub mod alphavantage;
+pub mod backoff;
+pub mod bar_tracker;
+pub mod config;
+pub mod emitter;
+pub mod finnhub;
+pub mod http;
+pub mod market_time;
+pub mod normalise;
+pub mod ratelimit;
+pub mod redact;
+pub mod replay;
+pub mod retry;
+pub mod synthetic;
+pub mod ws;
+pub mod yahoo;
+
+pub use backoff::BackoffConfig;
+pub use config::{SourceConfig, build_source};
+pub use emitter::{Emitter, Rejected, SourceHealth, SourceItem, Stopped};
+
+use futures_util::future::BoxFuture;
+
+use crate::record::Provider;
+
+/// A market-data source. Implementations keep their own connection state, retries and rate
+/// limits; see the module docs for the contract.
+pub trait Source: Send + 'static {
+    fn provider(&self) -> Provider;
+
+    /// Runs until `out.shutdown()` fires (then returns `Ok`) or a fatal, non-retryable
+    /// configuration error occurs. Transient failures (timeouts, 5xx, disconnects, 429) are
+    /// retried inside with backoff; invalid credentials mark the source unhealthy via
+    /// [`Emitter::set_health`] and are retried slowly, re-reading the secret each time, so a
+    /// rotated Secret is picked up without a restart.
+    fn run(self: Box<Self>, out: Emitter) -> BoxFuture<'static, Result<(), SourceError>>;
+}
+
+/// A failure that stops a source. Messages never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{provider} source is misconfigured: {message}")]
+    Config { provider: Provider, message: String },
+    #[error("{provider} source cannot read its input {path}: {message}")]
+    Input {
+        provider: Provider,
+        path: String,
+        message: String,
+    },
+    #[error("{provider} source stopped: the producer is no longer accepting records")]
+    Stopped { provider: Provider },
+}
