@@ -9,5 +9,6 @@ pub mod producer;
 pub mod record;
 pub mod secret;
 pub mod server;
+pub mod sink;
 pub mod source;
 pub mod telemetry;

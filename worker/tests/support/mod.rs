@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers report failure by panicking
 
 pub mod provider_server;
+pub mod python;
 
 use std::time::Duration;
 
@@ -237,4 +238,147 @@ pub async fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Vec<Consumed>
             }
         })
         .collect()
+}
+
+/// Produces records (with the standard key and headers) and waits for every acknowledgement.
+pub async fn produce_records(bootstrap: &str, topic: &str, records: &[Record]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut deliveries = Vec::with_capacity(records.len());
+    for record in records {
+        let msg = stockfeed_worker::kafka::OutgoingMessage::from_record(record);
+        let delivery = producer
+            .send_result(
+                FutureRecord::to(topic)
+                    .key(&msg.key)
+                    .payload(&msg.payload)
+                    .headers(msg.headers()),
+            )
+            .map_err(|(e, _)| e)
+            .expect("enqueue");
+        deliveries.push(delivery);
+    }
+    for d in deliveries {
+        d.await.expect("delivery").expect("acknowledged");
+    }
+}
+
+/// Produces one raw message (for poison-message tests).
+pub async fn produce_raw(bootstrap: &str, topic: &str, key: &[u8], payload: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(30),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .expect("poison message acknowledged");
+}
+
+/// Committed offsets of `group` and high watermarks of `topic`, per partition.
+pub fn committed_and_high(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Vec<(i64, i64)> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|p| {
+            let c = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => -1,
+            };
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks");
+            (c, high)
+        })
+        .collect()
+}
+
+/// Records with unique ids whose event times start ten seconds before midnight UTC, so a run
+/// spans two `dt` partitions.
+pub fn records_across_midnight(n: usize) -> Vec<Record> {
+    let start: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 25, 23, 59, 50).unwrap();
+    sample_records(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let ts = start + chrono::Duration::milliseconds(i as i64);
+            let mut r = r;
+            match &mut r {
+                Record::Trade(t) => {
+                    t.event_ts = ts;
+                    t.id = t.derive_id();
+                }
+                Record::Quote(q) => {
+                    q.event_ts = ts;
+                    q.id = q.derive_id();
+                }
+                Record::Bar(b) => {
+                    b.event_ts = ts;
+                    b.id = b.derive_id();
+                }
+            }
+            r
+        })
+        .collect()
+}
+
+/// Every data object under a local lake: (relative path, JSON-lines records).
+pub fn read_jsonl_lake(root: &std::path::Path) -> Vec<(String, Vec<Record>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read lake dir") {
+            let path = entry.expect("entry").path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                if !rel.starts_with('_') {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with('.'),
+                "a temporary file was left behind: {rel}"
+            );
+            let text = std::fs::read_to_string(&path).expect("read object");
+            let records = text
+                .lines()
+                .map(|l| Record::parse_json(l.as_bytes()).expect("valid record"))
+                .collect();
+            out.push((rel, records));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }

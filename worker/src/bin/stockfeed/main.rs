@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use stockfeed_worker::record::{self, Record};
 
 mod produce;
+mod signals;
+mod sink;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +31,12 @@ enum Command {
     /// ends).
     Produce {
         /// Producer configuration (YAML); see worker/src/producer/config.rs.
+        #[arg(long, short = 'c')]
+        config: PathBuf,
+    },
+    /// Consume the StockFeed's topic and write it to the lake, exactly once (runs until SIGTERM).
+    Sink {
+        /// Sink configuration (YAML); see worker/src/sink/config.rs.
         #[arg(long, short = 'c')]
         config: PathBuf,
     },
@@ -58,6 +66,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { file } => validate(&file),
+        Command::Sink { config } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(sink::run(&config))
+        }
         Command::Produce { config } => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;

@@ -27,7 +27,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     );
 
     let shutdown = CancellationToken::new();
-    spawn_signal_handler(shutdown.clone());
+    crate::signals::spawn_handler(shutdown.clone());
 
     let mut registry = Registry::default();
     let metrics = Arc::new(ProducerMetrics::register(&mut registry));
@@ -87,31 +87,4 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGTERM (Kubernetes) and Ctrl-C both start a graceful shutdown; a second one exits at once.
-fn spawn_signal_handler(shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM");
-                    return;
-                }
-            };
-        for round in 0..2 {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            if round == 0 {
-                tracing::info!("shutdown requested: stopping the source and flushing to Kafka");
-                shutdown.cancel();
-            } else {
-                tracing::warn!("second signal: exiting without waiting for Kafka");
-                std::process::exit(130);
-            }
-        }
-    });
 }

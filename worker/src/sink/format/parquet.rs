@@ -1,0 +1,245 @@
+//! Parquet through arrow-rs, with the types Athena engine v3 and Glue read natively (see
+//! `columns.rs` for the type choices).
+//!
+//! Determinism: arrow-rs writes no time or random id into a file; its `created_by` names only
+//! the library version, and the embedded Arrow schema and our key/value entries are fixed
+//! strings. So the bytes depend only on the sorted rows, the options and the library version.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Decimal128Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::WriterProperties;
+
+use super::columns::{Cell, Column, ColumnType, LIST_ITEM, columns};
+use super::{EncodeError, FormatOptions, ParquetCompression};
+use crate::record::{DECIMAL_SCALE, Record, RecordKind, SCHEMA_VERSION};
+
+/// File-level key/value metadata naming the record schema version, so a reader can tell
+/// versions apart without opening a row group.
+pub const SCHEMA_VERSION_KEY: &str = "stockfeed.schema_version";
+/// File-level key/value metadata naming the record kind.
+pub const KIND_KEY: &str = "stockfeed.kind";
+
+/// The Arrow schema of a `kind` file, straight from the column list.
+pub fn arrow_schema(kind: RecordKind) -> Schema {
+    Schema::new(
+        columns(kind)
+            .iter()
+            .map(|c| Field::new(c.name, c.ty.arrow_type(), c.nullable))
+            .collect::<Vec<_>>(),
+    )
+}
+
+pub(super) fn encode(
+    options: &FormatOptions,
+    kind: RecordKind,
+    records: &[Record],
+) -> Result<Vec<u8>, EncodeError> {
+    let cols = columns(kind);
+    let schema = Arc::new(arrow_schema(kind));
+    let rows_per_group = usize::try_from(options.row_group_rows)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let props = properties(options, kind, &cols, rows_per_group)?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(props))?;
+    for chunk in records.chunks(rows_per_group) {
+        let arrays = cols
+            .iter()
+            .map(|c| array(c, chunk))
+            .collect::<Result<Vec<_>, _>>()?;
+        writer.write(&RecordBatch::try_new(Arc::clone(&schema), arrays)?)?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+fn properties(
+    options: &FormatOptions,
+    kind: RecordKind,
+    cols: &[Column],
+    rows_per_group: usize,
+) -> Result<WriterProperties, EncodeError> {
+    let compression = match options.parquet_compression {
+        ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(options.zstd_level)?),
+        ParquetCompression::Snappy => Compression::SNAPPY,
+        ParquetCompression::None => Compression::UNCOMPRESSED,
+    };
+    // Declares the row order `encode` sorted by, so engines that use it can skip a sort. Leaf
+    // indices equal column indices because every list column comes after the header.
+    let sorted_by = ["symbol", "event_ts", "id"]
+        .iter()
+        .filter_map(|name| cols.iter().position(|c| c.name == *name))
+        .filter_map(|i| i32::try_from(i).ok())
+        .map(|column_idx| SortingColumn {
+            column_idx,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect();
+    Ok(WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .set_sorting_columns(Some(sorted_by))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(SCHEMA_VERSION_KEY.to_owned(), SCHEMA_VERSION.to_string()),
+            KeyValue::new(KIND_KEY.to_owned(), kind.as_str().to_owned()),
+        ]))
+        .build())
+}
+
+/// One column of a chunk of rows as an Arrow array of the column's declared type.
+fn array(column: &Column, rows: &[Record]) -> Result<ArrayRef, EncodeError> {
+    let mismatch = || EncodeError::SchemaMismatch {
+        column: column.name,
+    };
+    let cells = rows.iter().map(|r| column.cell(r).ok_or_else(mismatch));
+    Ok(match column.ty {
+        ColumnType::String => {
+            let mut b = StringBuilder::new();
+            for cell in cells {
+                match cell? {
+                    Cell::Text(v) => b.append_option(v),
+                    _ => return Err(mismatch()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Timestamp => {
+            let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len())
+                .with_timezone(super::columns::TIMEZONE);
+            for cell in cells {
+                match cell? {
+                    // `timestamp_micros` floors: sub-microsecond digits are dropped.
+                    Cell::Timestamp(ts) => b.append_value(ts.timestamp_micros()),
+                    _ => return Err(mismatch()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Decimal => {
+            let precision = super::columns::DECIMAL_PRECISION;
+            let scale = i8::try_from(DECIMAL_SCALE).map_err(|_| mismatch())?;
+            let mut b = Decimal128Builder::with_capacity(rows.len())
+                .with_precision_and_scale(precision, scale)?;
+            for cell in cells {
+                match cell? {
+                    Cell::Decimal(v) => b.append_option(v.map(|d| i128::from(d.scaled()))),
+                    _ => return Err(mismatch()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::Int => {
+            let mut b = Int32Builder::with_capacity(rows.len());
+            for cell in cells {
+                match cell? {
+                    Cell::Int(v) => b.append_value(v),
+                    _ => return Err(mismatch()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::BigInt => {
+            let mut b = Int64Builder::with_capacity(rows.len());
+            for (record, cell) in rows.iter().zip(cells) {
+                match cell? {
+                    Cell::Count(v) => {
+                        b.append_option(v.map(|n| signed(n, column, record)).transpose()?)
+                    }
+                    _ => return Err(mismatch()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        ColumnType::StringList => {
+            let item = Arc::new(Field::new(LIST_ITEM, arrow_schema::DataType::Utf8, false));
+            let mut b = ListBuilder::new(StringBuilder::new()).with_field(item);
+            for cell in cells {
+                match cell? {
+                    Cell::TextList(items) => {
+                        for i in items {
+                            b.values().append_value(i);
+                        }
+                        b.append(true);
+                    }
+                    _ => return Err(mismatch()),
+                }
+            }
+            Arc::new(b.finish())
+        }
+    })
+}
+
+fn signed(value: u64, column: &Column, record: &Record) -> Result<i64, EncodeError> {
+    i64::try_from(value).map_err(|_| EncodeError::Unrepresentable {
+        id: record.id().to_string(),
+        column: column.name,
+        problem: format!("{value} exceeds the largest bigint"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Seek, Write};
+
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::metadata::ParquetMetaData;
+
+    use super::*;
+    use crate::sink::format::tests::sample;
+    use crate::sink::format::{Format, encode as encode_any};
+
+    /// Reads a file back with the crate's own reader; the integration tests use independent
+    /// readers (pyarrow, DuckDB) for the values.
+    fn read(bytes: &[u8]) -> (arrow_schema::SchemaRef, ParquetMetaData) {
+        let mut file = tempfile::tempfile().unwrap_or_else(|e| panic!("{e}"));
+        file.write_all(bytes).unwrap_or_else(|e| panic!("{e}"));
+        file.rewind().unwrap_or_else(|e| panic!("{e}"));
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).unwrap_or_else(|e| panic!("{e}"));
+        (
+            Arc::clone(builder.schema()),
+            builder.metadata().as_ref().clone(),
+        )
+    }
+
+    #[test]
+    fn file_schema_is_the_column_list() {
+        for kind in RecordKind::ALL {
+            let mut records: Vec<_> = sample().into_iter().filter(|r| r.kind() == kind).collect();
+            let out = encode_any(
+                Format::Parquet,
+                &FormatOptions::default(),
+                kind,
+                &mut records,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            let (schema, meta) = read(&out.bytes);
+            let cols = columns(kind);
+            assert_eq!(schema.fields().len(), cols.len());
+            for (field, col) in schema.fields().iter().zip(&cols) {
+                assert_eq!(field.name(), col.name);
+                assert_eq!(field.data_type(), &col.ty.arrow_type(), "{}", col.name);
+                assert_eq!(field.is_nullable(), col.nullable, "{}", col.name);
+            }
+            let kv = meta
+                .file_metadata()
+                .key_value_metadata()
+                .cloned()
+                .unwrap_or_default();
+            let version = SCHEMA_VERSION.to_string();
+            assert!(
+                kv.iter()
+                    .any(|e| e.key == SCHEMA_VERSION_KEY && e.value.as_deref() == Some(&*version))
+            );
+            assert_eq!(meta.file_metadata().num_rows(), records.len() as i64);
+        }
+    }
+}

@@ -1,0 +1,655 @@
+//! The sink's main loop: consume, buffer per partition, write segments, commit.
+//!
+//! Delivery is exactly once as seen by a reader of the lake:
+//!
+//! 1. Records are held per Kafka partition in a [`Segment`] until a flush limit (records,
+//!    bytes, age) or the memory cap is reached.
+//! 2. The segment's cut is made durable first, as a manifest created only if absent; a later
+//!    writer starting at the same offset adopts an existing cut (see `manifest.rs`).
+//! 3. Its files are written create-if-absent under names derived from (topic, partition, first
+//!    offset), so a retry or a replay rewrites nothing and adds nothing.
+//! 4. Dead letters of the segment are flushed to Kafka, then the offset after the segment is
+//!    committed. A crash anywhere before the commit replays the segment into the same files.
+//!
+//! On a revocation the partition's unwritten segment is dropped; the next owner restarts from
+//! the committed offset and, through the manifest, produces the same files.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::future::try_join_all;
+use prometheus_client::registry::Registry;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::config::SinkConfig;
+use super::consumer::{RebalanceEvent, SinkContext};
+use super::format::{self, Format, FormatOptions};
+use super::lake::LakeUrl;
+use super::layout::{PartitionBy, manifest_key};
+use super::manifest::Manifest;
+use super::segment::Segment;
+use super::storage::{ObjectStore, PutOutcome, StoreError};
+use crate::kafka::decode_message;
+use crate::metrics::{ErrorLabels, KindLabels, ProducerMetrics, SinkMetrics};
+use crate::producer::preflight::{PreflightError, check_topics};
+use crate::producer::writer::{KafkaWriter, Outgoing, WriterError, WriterSettings};
+use crate::record::RecordKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    KafkaConfig(#[from] crate::kafka::KafkaConfigError),
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    #[error("cannot create the Kafka consumer: {0}")]
+    Consumer(#[source] rdkafka::error::KafkaError),
+    #[error("dead-letter producer: {0}")]
+    Dlq(#[from] WriterError),
+    #[error("cannot encode {kind} records: {message}")]
+    Encode { kind: RecordKind, message: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// Counts of one run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SinkSummary {
+    pub records_written: u64,
+    pub files_written: u64,
+    pub segments: u64,
+    pub dead_letters: u64,
+}
+
+/// Shared with `/readyz`: ready once the consumer has joined its group.
+#[derive(Debug, Default)]
+pub struct SinkReadiness {
+    joined: std::sync::atomic::AtomicBool,
+}
+
+impl SinkReadiness {
+    pub fn check(&self) -> Result<(), String> {
+        if self.joined.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("not yet assigned partitions by the consumer group".into())
+        }
+    }
+}
+
+struct Sink {
+    topic: String,
+    dlq_topic: String,
+    store: Arc<dyn ObjectStore>,
+    consumer: Arc<StreamConsumer<SinkContext>>,
+    events: Arc<Mutex<Vec<RebalanceEvent>>>,
+    dlq: KafkaWriter,
+    dlq_pending: bool,
+    format: Format,
+    format_options: FormatOptions,
+    partition_by: PartitionBy,
+    config: SinkConfig,
+    metrics: Arc<SinkMetrics>,
+    segments: HashMap<i32, Segment>,
+    /// Where the next segment of a partition starts (the last committed end).
+    next_start: HashMap<i32, i64>,
+    /// Newest event time seen per partition, for the lateness metric.
+    newest_event: HashMap<i32, chrono::DateTime<Utc>>,
+    summary: SinkSummary,
+    shutdown: CancellationToken,
+}
+
+pub async fn run_sink(
+    config: SinkConfig,
+    metrics: Arc<SinkMetrics>,
+    readiness: Arc<SinkReadiness>,
+    shutdown: CancellationToken,
+) -> Result<SinkSummary, SinkError> {
+    let partition_by = config.partition_by().map_err(SinkError::Config)?;
+    let lake = LakeUrl::parse(&config.sink.url)?;
+    let store = lake.open(&config.sink.s3).await?;
+    let base = config.kafka.connection.client_config()?;
+    let topic = config.kafka.topic.clone();
+    let dlq_topic = config.dlq_topic();
+    check_topics(&base, &[topic.clone(), dlq_topic.clone()], &shutdown).await?;
+
+    // The dead-letter producer's own metrics stay out of the sink's registry (their names
+    // belong to the producer mode).
+    let dlq_metrics = Arc::new(ProducerMetrics::register(&mut Registry::default()));
+    let dlq_settings = WriterSettings {
+        max_buffer_bytes: 16 * 1024 * 1024,
+        ..WriterSettings::default()
+    };
+    let dlq = KafkaWriter::new(base.clone(), &dlq_settings, dlq_metrics)?;
+
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let context = SinkContext {
+        topic: topic.clone(),
+        events: events.clone(),
+        metrics: metrics.clone(),
+    };
+    let consumer: StreamConsumer<SinkContext> = consumer_config(base, &config)
+        .create_with_context(context)
+        .map_err(SinkError::Consumer)?;
+    consumer.subscribe(&[&topic]).map_err(SinkError::Consumer)?;
+    tracing::info!(%topic, lake = %store.describe(), group = %config.group_id(), "sink started");
+
+    let mut sink = Sink {
+        topic,
+        dlq_topic,
+        store,
+        consumer: Arc::new(consumer),
+        events,
+        dlq,
+        dlq_pending: false,
+        format: config.sink.format,
+        format_options: config.sink.format_options.clone(),
+        partition_by,
+        config,
+        metrics,
+        segments: HashMap::new(),
+        next_start: HashMap::new(),
+        newest_event: HashMap::new(),
+        summary: SinkSummary::default(),
+        shutdown: shutdown.clone(),
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let consumer = sink.consumer.clone();
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            msg = consumer.recv() => {
+                sink.apply_rebalance_events(&readiness);
+                match msg {
+                    Ok(m) => {
+                        let (partition, offset, payload_len) = (m.partition(), m.offset(), m.payload().map_or(0, <[u8]>::len));
+                        let decoded = decode_message(m.headers(), m.key(), m.payload(), Utc::now());
+                        if let Err(e) = &decoded {
+                            sink.dead_letter(&m, &e.to_string()).await?;
+                        }
+                        drop(m);
+                        sink.accept(partition, offset, decoded.ok(), payload_len).await?;
+                    }
+                    Err(e) => {
+                        sink.metrics.errors.get_or_create(&ErrorLabels { class: "consume".into() }).inc();
+                        tracing::warn!(error = %e, "consume error");
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                sink.apply_rebalance_events(&readiness);
+                sink.rotate_aged().await?;
+                if let Some(rss) = crate::metrics::rss_bytes() {
+                    sink.metrics.rss_bytes.set(rss as i64);
+                }
+            }
+        }
+    }
+    tracing::info!("shutdown: writing every open segment and committing");
+    sink.apply_rebalance_events(&readiness);
+    let partitions: Vec<i32> = sink.segments.keys().copied().collect();
+    for p in partitions {
+        sink.rotate(p).await?;
+    }
+    sink.commit_all_sync();
+    Ok(sink.summary)
+}
+
+/// The file extension of a format, known before encoding so keys and manifests can be planned.
+fn file_extension(format: Format, options: &FormatOptions) -> &'static str {
+    match format {
+        Format::Parquet => "parquet",
+        Format::Jsonl if options.jsonl_gzip => "jsonl.gz",
+        Format::Jsonl => "jsonl",
+        Format::Csv => "csv",
+    }
+}
+
+fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig {
+    base.set("group.id", config.group_id())
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set(
+            "session.timeout.ms",
+            config.kafka.session_timeout.as_millis().to_string(),
+        )
+        .set("statistics.interval.ms", "5000")
+        .set("enable.partition.eof", "false");
+    if let Some(id) = &config.kafka.instance_id {
+        base.set("group.instance.id", id);
+    }
+    base
+}
+
+impl Sink {
+    fn apply_rebalance_events(&mut self, readiness: &SinkReadiness) {
+        let events: Vec<RebalanceEvent> = self
+            .events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default();
+        for event in events {
+            match event {
+                RebalanceEvent::Revoked(ps) => {
+                    for p in ps {
+                        if let Some(seg) = self.segments.remove(&p) {
+                            tracing::info!(
+                                partition = p,
+                                start = seg.start,
+                                records = seg.records.len(),
+                                "abandoning unwritten segment of a revoked partition"
+                            );
+                        }
+                        self.next_start.remove(&p);
+                        self.newest_event.remove(&p);
+                    }
+                }
+                RebalanceEvent::Assigned(_) => readiness
+                    .joined
+                    .store(true, std::sync::atomic::Ordering::Relaxed),
+            }
+        }
+        self.update_gauges();
+    }
+
+    fn update_gauges(&self) {
+        let buffered: usize = self.segments.values().map(|s| s.bytes).sum();
+        self.metrics.buffered_bytes.set(buffered as i64);
+        self.metrics.open_files.set(self.open_files() as i64);
+    }
+
+    fn open_files(&self) -> usize {
+        self.segments.values().map(Segment::open_files).sum()
+    }
+
+    /// Adds one consumed message (a record, or `None` for a dead-lettered one) to its segment.
+    async fn accept(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        record: Option<crate::record::Record>,
+        payload_len: usize,
+    ) -> Result<(), SinkError> {
+        // A segment that must end at a known offset (an adopted manifest) is written as soon as
+        // the stream reaches that offset.
+        if let Some(seg) = self.segments.get(&partition)
+            && seg.required_end.is_some_and(|end| offset >= end)
+        {
+            self.rotate(partition).await?;
+        }
+        if !self.segments.contains_key(&partition) {
+            let start = self.next_start.get(&partition).copied().unwrap_or(offset);
+            let mut seg = Segment::new(partition, start);
+            seg.required_end = self.existing_cut(partition, start).await?;
+            self.segments.insert(partition, seg);
+        }
+        let Some(seg) = self.segments.get_mut(&partition) else {
+            return Ok(());
+        };
+        match record {
+            Some(record) => {
+                let ts = record.event_ts();
+                let newest = self.newest_event.entry(partition).or_insert(ts);
+                if ts < *newest {
+                    self.metrics
+                        .lateness
+                        .observe((*newest - ts).num_milliseconds() as f64 / 1000.0);
+                } else {
+                    *newest = ts;
+                }
+                let dir = super::layout::partition_dir(&self.partition_by, &record);
+                seg.push(offset, record, payload_len, &dir);
+            }
+            None => seg.skip(offset),
+        }
+        let flush = self.config.sink.flush;
+        let full = seg.records.len() >= flush.max_records || seg.bytes >= flush.max_bytes;
+        let done = seg.required_end.is_some_and(|end| seg.next >= end);
+        if full || done {
+            self.rotate(partition).await?;
+        }
+        self.enforce_memory_cap().await
+    }
+
+    /// The cut recorded by an earlier writer for a segment starting at `start`, if any.
+    async fn existing_cut(&self, partition: i32, start: i64) -> Result<Option<i64>, SinkError> {
+        let key = manifest_key(&self.topic, partition, start);
+        let bytes = self.retry("get manifest", || self.store.get(&key)).await?;
+        Ok(match bytes.map(|b| Manifest::parse(&b)) {
+            Some(Ok(m)) => {
+                tracing::info!(
+                    partition,
+                    start,
+                    end = m.end,
+                    "found an earlier cut for this segment; adopting it"
+                );
+                Some(m.end)
+            }
+            Some(Err(e)) => {
+                tracing::warn!(partition, start, error = %e, "unreadable manifest; ignoring it");
+                None
+            }
+            None => None,
+        })
+    }
+
+    async fn rotate_aged(&mut self) -> Result<(), SinkError> {
+        let max_age = self.config.sink.flush.max_age;
+        let aged: Vec<i32> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| {
+                s.opened.elapsed() >= max_age && s.required_end.is_none() && !s.is_empty()
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in aged {
+            self.rotate(p).await?;
+        }
+        Ok(())
+    }
+
+    async fn enforce_memory_cap(&mut self) -> Result<(), SinkError> {
+        let memory = self.config.sink.memory;
+        loop {
+            let buffered: usize = self.segments.values().map(|s| s.bytes).sum();
+            let over =
+                buffered > memory.max_buffered_bytes || self.open_files() > memory.max_open_files;
+            if !over {
+                self.update_gauges();
+                return Ok(());
+            }
+            let Some(largest) = self
+                .segments
+                .iter()
+                .filter(|(_, s)| s.required_end.is_none() && !s.records.is_empty())
+                .max_by_key(|(_, s)| s.bytes)
+                .map(|(p, _)| *p)
+            else {
+                return Ok(());
+            };
+            tracing::debug!(
+                partition = largest,
+                "memory cap reached: writing the largest segment early"
+            );
+            self.rotate(largest).await?;
+        }
+    }
+
+    /// Writes one partition's segment and commits past it (see the module docs).
+    async fn rotate(&mut self, partition: i32) -> Result<(), SinkError> {
+        let Some(mut seg) = self.segments.remove(&partition) else {
+            return Ok(());
+        };
+        if seg.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let end = seg.end();
+        let extension = |_: RecordKind| file_extension(self.format, &self.format_options);
+        let files = seg.plan(&self.topic, &self.partition_by, extension);
+        let manifest = Manifest {
+            version: 1,
+            topic: self.topic.clone(),
+            partition,
+            start: seg.start,
+            end,
+            files: files.iter().map(|f| f.key.clone()).collect(),
+            records: seg.records.len() as u64,
+        };
+        let key = manifest_key(&self.topic, partition, seg.start);
+        let outcome = self
+            .retry("put manifest", || {
+                self.store
+                    .put_if_absent(&key, manifest.to_bytes(), "application/json")
+            })
+            .await?;
+        if outcome == PutOutcome::AlreadyExists {
+            let existing = self
+                .retry("get manifest", || self.store.get(&key))
+                .await?
+                .and_then(|b| Manifest::parse(&b).ok());
+            if let Some(existing) = existing
+                && existing.end != end
+            {
+                if existing.end > end {
+                    // An earlier writer cut later than we can yet: wait for more records.
+                    seg.required_end = Some(existing.end);
+                    self.segments.insert(partition, seg);
+                    return Ok(());
+                }
+                tracing::info!(
+                    partition,
+                    start = seg.start,
+                    end = existing.end,
+                    "adopting an earlier, shorter cut"
+                );
+                let rest = seg.split_off(existing.end, &self.partition_by);
+                self.segments.insert(partition, seg);
+                Box::pin(self.rotate(partition)).await?;
+                if !rest.is_empty() {
+                    let mut rest = rest;
+                    rest.required_end = self.existing_cut(partition, rest.start).await?;
+                    self.segments.insert(partition, rest);
+                }
+                return Ok(());
+            }
+        }
+
+        // Encode and write every file of the segment, concurrently.
+        let mut writes = Vec::with_capacity(files.len());
+        for mut file in files {
+            let encoded = format::encode(
+                self.format,
+                &self.format_options,
+                file.kind,
+                &mut file.records,
+            )
+            .map_err(|e| SinkError::Encode {
+                kind: file.kind,
+                message: e.to_string(),
+            })?;
+            debug_assert!(file.key.ends_with(encoded.extension));
+            writes.push((file.key, file.kind, encoded));
+        }
+        let store = self.store.clone();
+        let metrics = self.metrics.clone();
+        let outcomes = try_join_all(writes.iter().map(|(key, _, encoded)| {
+            let store = store.clone();
+            let metrics = metrics.clone();
+            async move {
+                loop {
+                    match store
+                        .put_if_absent(key, encoded.bytes.clone(), encoded.content_type)
+                        .await
+                    {
+                        Ok(o) => return Ok::<_, SinkError>(o),
+                        Err(e) => {
+                            metrics
+                                .errors
+                                .get_or_create(&ErrorLabels {
+                                    class: "store".into(),
+                                })
+                                .inc();
+                            tracing::warn!(error = %e, "writing a lake object failed; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+        }))
+        .await?;
+        let now = Utc::now();
+        for ((_, kind, encoded), outcome) in writes.iter().zip(outcomes) {
+            let labels = KindLabels {
+                kind: kind.to_string(),
+            };
+            match outcome {
+                PutOutcome::Created => {
+                    self.metrics.files_written.get_or_create(&labels).inc();
+                    self.metrics
+                        .bytes_written
+                        .inc_by(encoded.bytes.len() as u64);
+                    self.summary.files_written += 1;
+                }
+                PutOutcome::AlreadyExists => {
+                    self.metrics.files_already_present.inc();
+                }
+            }
+            self.metrics
+                .records_written
+                .get_or_create(&labels)
+                .inc_by(encoded.rows as u64);
+            self.summary.records_written += encoded.rows as u64;
+        }
+        for (_, record) in &seg.records {
+            self.metrics
+                .freshness
+                .observe((now - record.event_ts()).num_milliseconds().max(0) as f64 / 1000.0);
+        }
+        if self.dlq_pending {
+            self.dlq
+                .flush(Duration::from_secs(60))
+                .await
+                .map_err(|e| SinkError::Dlq(WriterError::Enqueue(e)))?;
+            self.dlq_pending = false;
+        }
+        self.commit(partition, end, CommitMode::Async);
+        self.next_start.insert(partition, end);
+        self.summary.segments += 1;
+        self.metrics.segments_committed.inc();
+        self.metrics
+            .flush_latency
+            .observe(started.elapsed().as_secs_f64());
+        self.update_gauges();
+        Ok(())
+    }
+
+    fn commit(&self, partition: i32, end: i64, mode: CommitMode) {
+        let mut tpl = TopicPartitionList::new();
+        if let Err(e) = tpl.add_partition_offset(&self.topic, partition, Offset::Offset(end)) {
+            tracing::error!(error = %e, "cannot build the commit");
+            return;
+        }
+        if let Err(e) = self.consumer.commit(&tpl, mode) {
+            // Harmless for correctness: the segment replays into the same files.
+            self.metrics
+                .errors
+                .get_or_create(&ErrorLabels {
+                    class: "commit".into(),
+                })
+                .inc();
+            tracing::warn!(partition, end, error = %e, "offset commit failed (partition revoked or group fenced?)");
+        }
+    }
+
+    fn commit_all_sync(&self) {
+        let mut tpl = TopicPartitionList::new();
+        for (p, end) in &self.next_start {
+            let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*end));
+        }
+        if tpl.count() > 0
+            && let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync)
+        {
+            tracing::warn!(error = %e, "final offset commit failed; the last segments will be replayed into the same files");
+        }
+    }
+
+    async fn dead_letter(
+        &mut self,
+        msg: &BorrowedMessage<'_>,
+        reason: &str,
+    ) -> Result<(), SinkError> {
+        let partition = msg.partition().to_string();
+        let offset = msg.offset().to_string();
+        let time = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut headers = OwnedHeaders::new()
+            .insert(Header {
+                key: crate::producer::dlq::HEADER_REASON,
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: crate::producer::dlq::HEADER_STAGE,
+                value: Some("sink"),
+            })
+            .insert(Header {
+                key: crate::producer::dlq::HEADER_TIME,
+                value: Some(time.as_str()),
+            })
+            .insert(Header {
+                key: "sf-source-topic",
+                value: Some(self.topic.as_str()),
+            })
+            .insert(Header {
+                key: "sf-source-partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "sf-source-offset",
+                value: Some(offset.as_str()),
+            });
+        if let Some(original) = msg.headers() {
+            for h in original.iter() {
+                headers = headers.insert(Header {
+                    key: h.key,
+                    value: h.value,
+                });
+            }
+        }
+        self.dlq
+            .send(Outgoing {
+                topic: &self.dlq_topic,
+                key: msg.key(),
+                payload: msg.payload().unwrap_or_default(),
+                headers,
+            })
+            .await?;
+        self.dlq_pending = true;
+        self.summary.dead_letters += 1;
+        self.metrics.dlq.inc();
+        tracing::debug!(
+            partition = msg.partition(),
+            offset = msg.offset(),
+            reason,
+            "poison message dead-lettered"
+        );
+        Ok(())
+    }
+
+    /// Retries a store operation until it succeeds; the store being down pauses the sink
+    /// rather than losing or skipping anything.
+    async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, SinkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match op().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    self.metrics
+                        .errors
+                        .get_or_create(&ErrorLabels {
+                            class: "store".into(),
+                        })
+                        .inc();
+                    tracing::warn!(error = %e, operation = what, retry_in = ?delay, "lake store error; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    let _ = &self.shutdown;
+                }
+            }
+        }
+    }
+}
