@@ -203,6 +203,10 @@ pub async fn run_sink(
     Ok(sink.summary)
 }
 
+/// Heap a decoded record takes beyond its JSON length (struct, strings, vector slot): counted so
+/// that `maxBufferedBytes` bounds real memory, not just payload bytes.
+const RECORD_OVERHEAD: usize = 320;
+
 /// The file extension of a format, known before encoding so keys and manifests can be planned.
 fn file_extension(format: Format, options: &FormatOptions) -> &'static str {
     match format {
@@ -224,6 +228,13 @@ fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig 
             config.kafka.session_timeout.as_millis().to_string(),
         )
         .set("statistics.interval.ms", "5000")
+        // librdkafka prefetches into its own queue; cap it so the memory bound holds.
+        .set(
+            "queued.max.messages.kbytes",
+            (config.sink.memory.max_buffered_bytes / 4 / 1024)
+                .clamp(1024, 65536)
+                .to_string(),
+        )
         .set("enable.partition.eof", "false");
     if let Some(id) = &config.kafka.instance_id {
         base.set("group.instance.id", id);
@@ -308,7 +319,7 @@ impl Sink {
                     *newest = ts;
                 }
                 let dir = super::layout::partition_dir(&self.partition_by, &record);
-                seg.push(offset, record, payload_len, &dir);
+                seg.push(offset, record, payload_len + RECORD_OVERHEAD, &dir);
             }
             None => seg.skip(offset),
         }
