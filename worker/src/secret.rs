@@ -60,11 +60,37 @@ impl fmt::Debug for Secret {
 
 /// Where to read a secret from, as written in configuration: `{env: FINNHUB_TOKEN}` or
 /// `{file: /var/run/secrets/stockfeed/token}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+}
+
+/// Read as a plain map rather than serde's enum encoding, so YAML (whose serde enums are
+/// `!tags`) and JSON accept the same `{env: ...}` / `{file: ...}` spelling.
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            env: Option<String>,
+            file: Option<PathBuf>,
+        }
+        match Raw::deserialize(d)? {
+            Raw {
+                env: Some(var),
+                file: None,
+            } => Ok(SecretSource::Env(var)),
+            Raw {
+                env: None,
+                file: Some(path),
+            } => Ok(SecretSource::File(path)),
+            _ => Err(serde::de::Error::custom(
+                "a secret is `{env: VARIABLE}` or `{file: /path}`, exactly one of them",
+            )),
+        }
+    }
 }
 
 impl SecretSource {
@@ -123,6 +149,14 @@ mod tests {
             err.to_string(),
             "environment variable STOCKFEED_TEST_SURELY_UNSET_VAR is not set or empty; set it, or mount the Secret as a file"
         );
+    }
+
+    #[test]
+    fn source_reads_from_yaml_too() {
+        let s: SecretSource = serde_yaml::from_str("{file: /var/run/x}").unwrap();
+        assert_eq!(s, SecretSource::File("/var/run/x".into()));
+        assert!(serde_yaml::from_str::<SecretSource>("{env: A, file: /b}").is_err());
+        assert!(serde_yaml::from_str::<SecretSource>("{}").is_err());
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum StoreError {
     },
     #[error("invalid lake URL `{0}`: use s3://bucket/prefix/ or file:///absolute/path/")]
     BadUrl(String),
+    #[error("invalid S3 settings: {0}")]
+    Settings(String),
 }
 
 /// A place to write lake objects. Keys are relative to the lake's prefix and use `/`.

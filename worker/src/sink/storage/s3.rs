@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::{ObjectStore, PutOutcome, StoreError};
+use crate::secret::SecretSource;
 
 /// S3 options of the sink (`sink.s3` in the configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -49,6 +50,17 @@ pub struct S3Settings {
     /// Send `If-None-Match: *`; turn off only for stores that reject the header.
     #[serde(default = "yes")]
     pub conditional_writes: bool,
+    /// Static keys for S3-compatible stores outside AWS, read from the environment or mounted
+    /// files. Leave unset on AWS: the default chain (IRSA on EKS) is the right source there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<StaticCredentials>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StaticCredentials {
+    pub access_key_id: SecretSource,
+    pub secret_access_key: SecretSource,
 }
 
 fn default_multipart_threshold() -> usize {
@@ -73,6 +85,7 @@ impl Default for S3Settings {
             multipart_threshold: default_multipart_threshold(),
             part_size: default_part_size(),
             conditional_writes: true,
+            credentials: None,
         }
     }
 }
@@ -121,6 +134,22 @@ impl S3Store {
         }
         if let Some(region) = &settings.region {
             loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(creds) = &settings.credentials {
+            let secret = |field: &str, source: &SecretSource| {
+                source
+                    .load()
+                    .map_err(|e| StoreError::Settings(format!("sink.s3.credentials.{field}: {e}")))
+            };
+            let id = secret("accessKeyId", &creds.access_key_id)?;
+            let key = secret("secretAccessKey", &creds.secret_access_key)?;
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id.expose(),
+                key.expose(),
+                None,
+                None,
+                "stockfeed-static",
+            ));
         }
         let shared = loader.load().await;
         let config = aws_sdk_s3::config::Builder::from(&shared)
