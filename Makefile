@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stockfeed/target
 
-.PHONY: bench-producer test deps services-up services-down services-status schema fmt lint unit
+.PHONY: bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
 
 ## Everything: start services, fmt, clippy, all tests; stop what it started.
 test:
@@ -39,3 +39,8 @@ unit:
 bench-producer:
 	hack/kafka.sh start
 	KAFKA_CLASSPATH="$$(hack/kafka.sh classpath)" cargo bench -p stockfeed-worker --bench producer_throughput
+
+bench-sink:
+	hack/kafka.sh start
+	hack/s3.sh start
+	cargo bench -p stockfeed-worker --bench sink_throughput

@@ -6,7 +6,9 @@ use tracing_subscriber::EnvFilter;
 /// parsed), human-readable on a terminal. `RUST_LOG` overrides the default `info` level.
 pub fn init() {
     use std::io::IsTerminal;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let filter = filter(&spec);
+
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -14,5 +16,67 @@ pub fn init() {
         builder.init();
     } else {
         builder.json().with_current_span(true).init();
+    }
+}
+
+/// The log filter for a `RUST_LOG`-style spec. HTTP and WebSocket libraries log raw requests
+/// and frames at trace level, and those carry API keys (Finnhub's `?token=`, Alpaca's auth
+/// frame); they are capped at `info` whatever the spec says, so a secret can never reach the
+/// logs through a dependency.
+pub fn filter(spec: &str) -> EnvFilter {
+    let mut filter = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    for noisy in [
+        "tungstenite",
+        "tokio_tungstenite",
+        "hyper",
+        "hyper_util",
+        "h2",
+        "reqwest",
+        "rustls",
+    ] {
+        if let Ok(directive) = format!("{noisy}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn trace_of_http_libraries_is_capped_even_when_asked_for() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(super::filter("trace,tungstenite=trace,hyper=trace"))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "tungstenite::handshake::client", "Request: GET /?token=SECRET-1");
+            tracing::trace!(target: "hyper::proto", "SECRET-2");
+            tracing::trace!(target: "stockfeed_worker::source", "our own trace line");
+        });
+        let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!logs.contains("SECRET"), "{logs}");
+        assert!(
+            logs.contains("our own trace line"),
+            "other targets keep their level: {logs}"
+        );
     }
 }

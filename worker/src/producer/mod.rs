@@ -32,7 +32,7 @@ pub use writer::{Failed, KafkaWriter, Outgoing, WriterError, WriterSettings};
 
 use crate::kafka::OutgoingMessage;
 use crate::metrics::{ErrorLabels, ProducerMetrics, ProviderLabels, RecordLabels};
-use crate::record::{Provider, Record};
+use crate::record::{Provider, Record, RecordKind};
 use crate::source::{Emitter, Rejected, Source, SourceError, SourceHealth, SourceItem};
 
 /// What the pipeline needs besides the source and the writer.
@@ -122,11 +122,81 @@ pub enum ProducerError {
 }
 
 struct Pipeline {
+    /// Per-symbol record counters, looked up once per symbol and kept: a label lookup per
+    /// record (three strings to build and hash) was the producer's largest overhead.
+    record_counters: std::collections::HashMap<
+        crate::record::Symbol,
+        [prometheus_client::metrics::counter::Counter; 3],
+    >,
     writer: KafkaWriter,
     options: PipelineOptions,
     metrics: Arc<ProducerMetrics>,
-    dedup: DedupWindow,
     summary: Summary,
+}
+
+/// A source item after validation, dedup and encoding.
+enum Prepared {
+    Record {
+        record: Record,
+        message: OutgoingMessage,
+    },
+    Dead(DeadLetter),
+    Duplicate,
+}
+
+fn prepare(item: SourceItem, dedup: &mut DedupWindow) -> Prepared {
+    match item {
+        SourceItem::Rejected(Rejected {
+            provider,
+            reason,
+            raw,
+        }) => Prepared::Dead(DeadLetter {
+            key: None,
+            payload: raw,
+            reason,
+            stage: Stage::Source,
+            provider,
+            time: Utc::now(),
+        }),
+        SourceItem::Record(record) => {
+            if let Err(e) = record.validate(Utc::now()) {
+                return Prepared::Dead(DeadLetter {
+                    key: Some(record.symbol().to_string()),
+                    payload: record.to_json(),
+                    reason: e.to_string(),
+                    stage: Stage::Validation,
+                    provider: record.provider(),
+                    time: Utc::now(),
+                });
+            }
+            if !dedup.first_sighting(record.id()) {
+                return Prepared::Duplicate;
+            }
+            let message = OutgoingMessage::from_record(&record);
+            Prepared::Record { record, message }
+        }
+    }
+}
+
+/// Turns source items into prepared batches until the source's channel closes.
+async fn encode_items(
+    mut items: tokio::sync::mpsc::Receiver<SourceItem>,
+    out: tokio::sync::mpsc::Sender<Vec<Prepared>>,
+    mut dedup: DedupWindow,
+) {
+    while let Some(first) = items.recv().await {
+        let mut batch = Vec::with_capacity(256);
+        batch.push(prepare(first, &mut dedup));
+        while batch.len() < 1024 {
+            match items.try_recv() {
+                Ok(item) => batch.push(prepare(item, &mut dedup)),
+                Err(_) => break,
+            }
+        }
+        if out.send(batch).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Runs `source` until it ends or `shutdown` fires, then flushes what is in flight.
@@ -139,11 +209,20 @@ pub async fn run_pipeline(
     shutdown: CancellationToken,
 ) -> Result<Summary, ProducerError> {
     let provider = source.provider();
-    let (emitter, mut items, mut health) =
+    let (emitter, items, mut health) =
         Emitter::new(provider, options.channel_capacity, shutdown.clone());
+    let emitter = emitter.with_metrics(metrics.clone());
     let source_task = tokio::spawn(source.run(emitter));
+    // Validation, dedup and JSON encoding run in their own task, so they use the second core
+    // while this one hands encoded messages to librdkafka.
+    let (prepared_tx, mut prepared) = tokio::sync::mpsc::channel::<Vec<Prepared>>(64);
+    let encoder = tokio::spawn(encode_items(
+        items,
+        prepared_tx,
+        DedupWindow::new(options.dedup_window),
+    ));
     let mut pipeline = Pipeline {
-        dedup: DedupWindow::new(options.dedup_window),
+        record_counters: std::collections::HashMap::new(),
         writer,
         options,
         metrics,
@@ -152,8 +231,12 @@ pub async fn run_pipeline(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            item = items.recv() => match item {
-                Some(item) => pipeline.handle(provider, item).await?,
+            batch = prepared.recv() => match batch {
+                Some(batch) => {
+                    for item in batch {
+                        pipeline.handle(provider, item).await?;
+                    }
+                }
                 None => break,
             },
             Some(failed) = pipeline.writer.next_failure() => pipeline.dead_letter_failure(provider, failed).await?,
@@ -168,6 +251,9 @@ pub async fn run_pipeline(
             _ = tick.tick() => readiness.broker_up.store(pipeline.writer.broker_up(), Ordering::Relaxed),
         }
     }
+    encoder
+        .await
+        .map_err(|e| ProducerError::SourceTask(e.to_string()))?;
     let source_result = source_task
         .await
         .map_err(|e| ProducerError::SourceTask(e.to_string()))?;
@@ -188,63 +274,37 @@ fn log_health(provider: Provider, health: &SourceHealth) {
 }
 
 impl Pipeline {
-    async fn handle(&mut self, provider: Provider, item: SourceItem) -> Result<(), ProducerError> {
+    async fn handle(&mut self, provider: Provider, item: Prepared) -> Result<(), ProducerError> {
         match item {
-            SourceItem::Rejected(Rejected {
-                provider,
-                reason,
-                raw,
-            }) => {
+            Prepared::Dead(letter) => {
+                let class = if letter.stage == Stage::Source {
+                    "source"
+                } else {
+                    "validation"
+                };
                 self.metrics
                     .errors
                     .get_or_create(&ErrorLabels {
-                        class: "source".into(),
+                        class: class.into(),
                     })
                     .inc();
-                self.dead_letter(DeadLetter {
-                    key: None,
-                    payload: raw,
-                    reason,
-                    stage: Stage::Source,
-                    provider,
-                    time: Utc::now(),
-                })
-                .await
+                self.dead_letter(letter).await
             }
-            SourceItem::Record(record) => self.record(provider, record).await,
+            Prepared::Duplicate => {
+                self.summary.duplicates += 1;
+                self.metrics
+                    .duplicates
+                    .get_or_create(&ProviderLabels {
+                        provider: provider.to_string(),
+                    })
+                    .inc();
+                Ok(())
+            }
+            Prepared::Record { record, message } => self.record(record, message).await,
         }
     }
 
-    async fn record(&mut self, provider: Provider, record: Record) -> Result<(), ProducerError> {
-        if let Err(e) = record.validate(Utc::now()) {
-            self.metrics
-                .errors
-                .get_or_create(&ErrorLabels {
-                    class: "validation".into(),
-                })
-                .inc();
-            return self
-                .dead_letter(DeadLetter {
-                    key: Some(record.symbol().to_string()),
-                    payload: record.to_json(),
-                    reason: e.to_string(),
-                    stage: Stage::Validation,
-                    provider,
-                    time: Utc::now(),
-                })
-                .await;
-        }
-        if !self.dedup.first_sighting(record.id()) {
-            self.summary.duplicates += 1;
-            self.metrics
-                .duplicates
-                .get_or_create(&ProviderLabels {
-                    provider: provider.to_string(),
-                })
-                .inc();
-            return Ok(());
-        }
-        let msg = OutgoingMessage::from_record(&record);
+    async fn record(&mut self, record: Record, msg: OutgoingMessage) -> Result<(), ProducerError> {
         self.writer
             .send(Outgoing {
                 topic: &self.options.topic,
@@ -254,14 +314,29 @@ impl Pipeline {
             })
             .await?;
         self.summary.records += 1;
-        self.metrics
-            .records
-            .get_or_create(&RecordLabels {
-                provider: record.provider().to_string(),
-                kind: record.kind().to_string(),
-                symbol: record.symbol().to_string(),
-            })
-            .inc();
+        let kind_index = match record.kind() {
+            RecordKind::Trade => 0,
+            RecordKind::Quote => 1,
+            RecordKind::Bar => 2,
+        };
+        if let Some(counters) = self.record_counters.get(record.symbol()) {
+            counters[kind_index].inc();
+        } else {
+            let metrics = &self.metrics;
+            let counters = RecordKind::ALL.map(|kind| {
+                metrics
+                    .records
+                    .get_or_create(&RecordLabels {
+                        provider: record.provider().to_string(),
+                        kind: kind.to_string(),
+                        symbol: record.symbol().to_string(),
+                    })
+                    .clone()
+            });
+            counters[kind_index].inc();
+            self.record_counters
+                .insert(record.symbol().clone(), counters);
+        }
         Ok(())
     }
 

@@ -88,15 +88,18 @@ impl Bar {
         IdHasher::new("bar")
             .part(self.provider.as_str())
             .part(self.symbol.as_str())
-            .part(canonical(self.event_ts))
-            .part(self.interval.to_string())
-            .part(self.open.to_string())
-            .part(self.high.to_string())
-            .part(self.low.to_string())
-            .part(self.close.to_string())
-            .part(self.volume.to_string())
-            .part(self.vwap.map(|v| v.to_string()).unwrap_or_default())
-            .part(self.trade_count.map(|v| v.to_string()).unwrap_or_default())
+            .int(canonical(self.event_ts))
+            .int(i64::from(self.interval.seconds()))
+            .int(self.open.to_scaled())
+            .int(self.high.to_scaled())
+            .int(self.low.to_scaled())
+            .int(self.close.to_scaled())
+            .int(self.volume.to_scaled())
+            .int(self.vwap.map_or(-1, |v| v.to_scaled()))
+            .int(
+                self.trade_count
+                    .map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX)),
+            )
             .finish()
     }
 

@@ -363,7 +363,9 @@ impl Record {
     /// Serialises to the wire form (compact JSON).
     pub fn to_json(&self) -> Vec<u8> {
         // Serialising these types cannot fail: no maps with non-string keys, no custom errors.
-        serde_json::to_vec(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(384);
+        let _ = serde_json::to_writer(&mut out, self);
+        out
     }
 
     /// Parses the wire form and validates it; errors name the offending field.

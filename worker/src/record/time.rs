@@ -35,7 +35,10 @@ pub fn check_plausible(ts: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Stri
     Ok(())
 }
 
-/// The canonical text of a timestamp used in ids: RFC 3339, always 9 fractional digits.
-pub(crate) fn canonical(ts: DateTime<Utc>) -> String {
-    ts.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+/// A timestamp as used in ids: nanoseconds since the epoch. Every plausible timestamp fits
+/// (i64 nanoseconds reach 2262); anything else hashes as its seconds, negated, so it still
+/// differs from every in-range value.
+pub(crate) fn canonical(ts: DateTime<Utc>) -> i64 {
+    ts.timestamp_nanos_opt()
+        .unwrap_or_else(|| -ts.timestamp().abs())
 }

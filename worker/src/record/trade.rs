@@ -88,9 +88,9 @@ impl Trade {
         let mut h = IdHasher::new("trade");
         h.part(self.provider.as_str())
             .part(self.symbol.as_str())
-            .part(canonical(self.event_ts))
-            .part(self.price.to_string())
-            .part(self.size.to_string())
+            .int(canonical(self.event_ts))
+            .int(self.price.to_scaled())
+            .int(self.size.to_scaled())
             .part(self.exchange.as_deref().unwrap_or(""))
             .part(self.trade_id.as_deref().unwrap_or(""));
         for c in &self.conditions {

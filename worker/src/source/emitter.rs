@@ -56,6 +56,7 @@ pub struct Emitter {
     tx: mpsc::Sender<SourceItem>,
     shutdown: CancellationToken,
     health: Arc<watch::Sender<SourceHealth>>,
+    metrics: Option<Arc<crate::metrics::ProducerMetrics>>,
 }
 
 impl Emitter {
@@ -76,8 +77,28 @@ impl Emitter {
             tx,
             shutdown,
             health: Arc::new(health_tx),
+            metrics: None,
         };
         (emitter, rx, health_rx)
+    }
+
+    /// Reports API latency to the producer's metrics (set by the pipeline).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::ProducerMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Records one provider API call: how long it took and how it ended (`ok`, `client_error`,
+    /// `server_error`, `rate_limited`, `unauthorized`, `timeout`, `network`).
+    pub fn observe_request(&self, elapsed: std::time::Duration, outcome: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.api_latency
+                .get_or_create(&crate::metrics::RequestLabels {
+                    provider: self.provider.to_string(),
+                    outcome: outcome.to_owned(),
+                })
+                .observe(elapsed.as_secs_f64());
+        }
     }
 
     pub fn provider(&self) -> Provider {

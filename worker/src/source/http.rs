@@ -164,13 +164,25 @@ impl HttpClient {
             }
             .instrument(span.clone())
         };
+        let started = std::time::Instant::now();
         let (status, headers, body) = tokio::select! {
             () = out.shutdown().cancelled() => return Err(Stopped),
             r = sent => match r {
                 Ok(v) => v,
-                Err(e) => return Ok(Err(Failure::Transient(describe(&e, what, self.settings.request_timeout)))),
+                Err(e) => {
+                    out.observe_request(started.elapsed(), if e.is_timeout() { "timeout" } else { "network" });
+                    return Ok(Err(Failure::Transient(describe(&e, what, self.settings.request_timeout))));
+                }
             },
         };
+        let outcome = match status.as_u16() {
+            401 | 403 => "unauthorized",
+            429 => "rate_limited",
+            400..=499 => "client_error",
+            500..=599 => "server_error",
+            _ => "ok",
+        };
+        out.observe_request(started.elapsed(), outcome);
         span.in_scope(|| tracing::debug!(status = status.as_u16(), bytes = body.len(), "response"));
         if let Some(failure) = classify(status, &body) {
             return Ok(Err(scrubbed(failure, &refs)));
