@@ -318,8 +318,12 @@ impl Sink {
                 } else {
                     *newest = ts;
                 }
-                let dir = super::layout::partition_dir(&self.partition_by, &record);
-                seg.push(offset, record, payload_len + RECORD_OVERHEAD, &dir);
+                seg.push(
+                    offset,
+                    record,
+                    payload_len + RECORD_OVERHEAD,
+                    &self.partition_by,
+                );
             }
             None => seg.skip(offset),
         }
@@ -407,15 +411,14 @@ impl Sink {
         }
         let started = Instant::now();
         let end = seg.end();
-        let extension = |_: RecordKind| file_extension(self.format, &self.format_options);
-        let files = seg.plan(&self.topic, &self.partition_by, extension);
+        let extension = file_extension(self.format, &self.format_options);
         let manifest = Manifest {
             version: 1,
             topic: self.topic.clone(),
             partition,
             start: seg.start,
             end,
-            files: files.iter().map(|f| f.key.clone()).collect(),
+            files: seg.file_keys(&self.topic, extension),
             records: seg.records.len() as u64,
         };
         let key = manifest_key(&self.topic, partition, seg.start);
@@ -457,21 +460,34 @@ impl Sink {
             }
         }
 
-        // Encode and write every file of the segment, concurrently.
-        let mut writes = Vec::with_capacity(files.len());
-        for mut file in files {
-            let encoded = format::encode(
-                self.format,
-                &self.format_options,
-                file.kind,
-                &mut file.records,
-            )
-            .map_err(|e| SinkError::Encode {
-                kind: file.kind,
-                message: e.to_string(),
-            })?;
-            debug_assert!(file.key.ends_with(encoded.extension));
-            writes.push((file.key, file.kind, encoded));
+        // Freshness is measured against the write, taken before the records move on.
+        let now = Utc::now();
+        for (_, record) in &seg.records {
+            self.metrics
+                .freshness
+                .observe((now - record.event_ts()).num_milliseconds().max(0) as f64 / 1000.0);
+        }
+        // Encode every file of the segment on the blocking pool (in parallel, and off the
+        // consuming thread), then write them concurrently.
+        let files = seg.take_plan(&self.topic, &self.partition_by, extension);
+        let (format, options) = (self.format, self.format_options.clone());
+        let encodings = files.into_iter().map(|mut file| {
+            let options = options.clone();
+            tokio::task::spawn_blocking(move || {
+                let encoded = format::encode(format, &options, file.kind, &mut file.records)
+                    .map_err(|e| SinkError::Encode {
+                        kind: file.kind,
+                        message: e.to_string(),
+                    })?;
+                Ok::<_, SinkError>((file.key, file.kind, encoded))
+            })
+        });
+        let mut writes = Vec::new();
+        for joined in futures_util::future::join_all(encodings).await {
+            let encoded =
+                joined.map_err(|e| SinkError::Config(format!("encoder task failed: {e}")))??;
+            debug_assert!(encoded.0.ends_with(encoded.2.extension));
+            writes.push(encoded);
         }
         let store = self.store.clone();
         let metrics = self.metrics.clone();
@@ -500,7 +516,6 @@ impl Sink {
             }
         }))
         .await?;
-        let now = Utc::now();
         for ((_, kind, encoded), outcome) in writes.iter().zip(outcomes) {
             let labels = KindLabels {
                 kind: kind.to_string(),
@@ -522,11 +537,6 @@ impl Sink {
                 .get_or_create(&labels)
                 .inc_by(encoded.rows as u64);
             self.summary.records_written += encoded.rows as u64;
-        }
-        for (_, record) in &seg.records {
-            self.metrics
-                .freshness
-                .observe((now - record.event_ts()).num_milliseconds().max(0) as f64 / 1000.0);
         }
         if self.dlq_pending {
             self.dlq

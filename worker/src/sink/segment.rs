@@ -4,7 +4,8 @@
 //! offsets `start..end`; poison messages inside that range went to the dead-letter topic and
 //! are covered by the same commit.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use super::layout::{PartitionBy, file_name, partition_dir};
@@ -24,7 +25,7 @@ pub struct Segment {
     pub opened: Instant,
     /// Distinct partition directories (each with its kind) the records fall into: the files
     /// this segment will become, tracked as records arrive so the cap check stays cheap.
-    dirs: HashSet<String>,
+    dirs: HashMap<u64, String>,
 }
 
 /// The files of a segment, in key order, with their records.
@@ -44,15 +45,24 @@ impl Segment {
             records: Vec::new(),
             bytes: 0,
             opened: Instant::now(),
-            dirs: HashSet::new(),
+            dirs: HashMap::new(),
         }
     }
 
-    /// Adds a record; `dir` is its partition directory (see `layout::partition_dir`).
-    pub fn push(&mut self, offset: i64, record: Record, payload_len: usize, dir: &str) {
-        if !self.dirs.contains(dir) {
-            self.dirs.insert(dir.to_owned());
-        }
+    /// Adds a record. Its partition directory is formatted only the first time the segment
+    /// sees that (kind, partition values) combination: a string per record was a measurable
+    /// share of the sink's time.
+    pub fn push(
+        &mut self,
+        offset: i64,
+        record: Record,
+        payload_len: usize,
+        partition_by: &PartitionBy,
+    ) {
+        let key = dir_key(partition_by, &record);
+        self.dirs
+            .entry(key)
+            .or_insert_with(|| partition_dir(partition_by, &record));
         self.records.push((offset, record));
         self.bytes += payload_len;
         self.next = offset + 1;
@@ -85,13 +95,12 @@ impl Segment {
         for (o, r) in tail {
             let len = r.to_json().len();
             self.bytes = self.bytes.saturating_sub(len);
-            let dir = partition_dir(partition_by, &r);
-            rest.push(o, r, len, &dir);
+            rest.push(o, r, len, partition_by);
         }
         self.dirs = self
             .records
             .iter()
-            .map(|(_, r)| partition_dir(partition_by, r))
+            .map(|(_, r)| (dir_key(partition_by, r), partition_dir(partition_by, r)))
             .collect();
         rest.next = rest.next.max(self.next.max(at));
         self.next = at.min(self.next);
@@ -99,35 +108,64 @@ impl Segment {
         rest
     }
 
-    /// Groups the records into files, named after the segment's first offset.
-    pub fn plan(
-        &self,
+    /// The keys of the files this segment becomes, sorted (for the manifest), without
+    /// touching the records.
+    pub fn file_keys(&self, topic: &str, extension: &str) -> Vec<String> {
+        let name = file_name(topic, self.partition, self.start, extension);
+        let mut keys: Vec<String> = self
+            .dirs
+            .values()
+            .map(|dir| format!("{dir}{name}"))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Groups the records into files, named after the segment's first offset. Takes the
+    /// records out of the segment: they are written next, and copying millions of them would
+    /// cost more than encoding them.
+    pub fn take_plan(
+        &mut self,
         topic: &str,
         partition_by: &PartitionBy,
-        extension_of: impl Fn(RecordKind) -> &'static str,
+        extension: &str,
     ) -> Vec<PlannedFile> {
+        let name = file_name(topic, self.partition, self.start, extension);
         let mut groups: BTreeMap<String, PlannedFile> = BTreeMap::new();
-        for (_, record) in &self.records {
-            let dir = partition_dir(partition_by, record);
-            let key = format!(
-                "{dir}{}",
-                file_name(
-                    topic,
-                    self.partition,
-                    self.start,
-                    extension_of(record.kind())
-                )
-            );
-            groups
-                .entry(key.clone())
-                .or_insert_with(|| PlannedFile {
-                    key,
-                    kind: record.kind(),
-                    records: Vec::new(),
-                })
-                .records
-                .push(record.clone());
+        for (_, record) in std::mem::take(&mut self.records) {
+            let dir = partition_dir(partition_by, &record);
+            let kind = record.kind();
+            match groups.get_mut(&dir) {
+                Some(file) => file.records.push(record),
+                None => {
+                    let key = format!("{dir}{name}");
+                    groups.insert(
+                        dir,
+                        PlannedFile {
+                            key,
+                            kind,
+                            records: vec![record],
+                        },
+                    );
+                }
+            }
         }
         groups.into_values().collect()
     }
+}
+
+/// A cheap identity of a record's partition directory: the values that `partition_dir` prints.
+fn dir_key(partition_by: &PartitionBy, record: &Record) -> u64 {
+    use super::layout::PartitionKey;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    record.kind().hash(&mut h);
+    let ts = record.event_ts();
+    for key in partition_by.keys() {
+        match key {
+            PartitionKey::Dt => ts.date_naive().hash(&mut h),
+            PartitionKey::Hour => chrono::Timelike::hour(&ts).hash(&mut h),
+            PartitionKey::Symbol => record.symbol().hash(&mut h),
+        }
+    }
+    h.finish()
 }
