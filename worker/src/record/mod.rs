@@ -375,6 +375,22 @@ impl Record {
         Ok(record)
     }
 
+    /// Parses the wire form of a record whose kind is already known (from the Kafka header),
+    /// skipping the pass that looks for `kind`, then validates it.
+    pub fn from_json_as(
+        kind: RecordKind,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Record, DecodeError> {
+        let record = match kind {
+            RecordKind::Trade => Record::Trade(parse_kind(bytes)?),
+            RecordKind::Quote => Record::Quote(parse_kind(bytes)?),
+            RecordKind::Bar => Record::Bar(parse_kind(bytes)?),
+        };
+        record.validate(now)?;
+        Ok(record)
+    }
+
     /// Parses the wire form without the context checks of [`Record::validate`].
     ///
     /// Reads `kind` first, then parses the value straight into that kind's struct: that is
