@@ -16,7 +16,7 @@ answers() {
 start() {
   local venv
   venv="$(python_venv)"
-  if our_pid moto "$venv/bin/moto_server" >/dev/null && answers; then
+  if our_pid moto "$(marker)" >/dev/null && answers; then
     say "moto: already running at $ENDPOINT"
     return 0
   fi
@@ -24,14 +24,15 @@ start() {
   mkdir -p "$STATE"
   start_bg moto "$LOG" "$venv/bin/python" "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
   if ! wait_until 30 "moto" answers; then
-    our_pid moto "$venv/bin/moto_server" >/dev/null || fail_start moto "$LOG" "moto_server exited during start-up"
+    our_pid moto "$(marker)" >/dev/null || fail_start moto "$LOG" "moto_server exited during start-up"
     fail_start moto "$LOG" "moto_server did not answer at $ENDPOINT within 30s"
   fi
   say "moto: ready at $ENDPOINT (Glue and Athena APIs)"
 }
 
+# Matches our moto whichever venv started it (the venv changes with hack/requirements.txt).
 marker() {
-  echo "$(python_venv)/bin/moto_server"
+  echo "bin/moto_server -H 127.0.0.1 -p $MOTO_PORT"
 }
 
 status() {

@@ -238,11 +238,6 @@ async fn main() {
         generator.rps(),
         generator.mbps()
     );
-    println!(
-        "synthetic generator alone: {:.0} records/s ({:.1} MB/s of JSON)",
-        generator.rps(),
-        generator.mbps()
-    );
 
     let stamp = chrono::Utc::now().format("%H%M%S");
     let (ours_topic, theirs_topic) = (format!("bench-ours-{stamp}"), format!("bench-perf-{stamp}"));
