@@ -23,7 +23,7 @@ use futures_util::future::try_join_all;
 use prometheus_client::registry::Registry;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -161,31 +161,39 @@ pub async fn run_sink(
         shutdown: shutdown.clone(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let consumer = sink.consumer.clone();
+    // Reading and JSON decoding run in their own task, ahead of the bookkeeping and writing
+    // done here, so the two use both cores. Rebalance events travel in the same channel, in
+    // the order librdkafka raised them relative to the messages.
+    let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel::<Incoming>(8192);
+    let reader = tokio::spawn(read_and_decode(
+        sink.consumer.clone(),
+        sink.events.clone(),
+        incoming_tx,
+        shutdown.clone(),
+    ));
     loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            msg = consumer.recv() => {
-                sink.apply_rebalance_events(&readiness);
-                match msg {
-                    Ok(m) => {
-                        let (partition, offset, payload_len) = (m.partition(), m.offset(), m.payload().map_or(0, <[u8]>::len));
-                        let decoded = decode_message(m.headers(), m.key(), m.payload(), Utc::now());
-                        if let Err(e) = &decoded {
-                            sink.dead_letter(&m, &e.to_string()).await?;
+            item = incoming.recv() => match item {
+                Some(Incoming::Rebalance(events)) => sink.apply_events(events, &readiness),
+                Some(Incoming::Message { partition, offset, payload_len, record }) => {
+                    let record = match record {
+                        Ok(record) => Some(record),
+                        Err((reason, original)) => {
+                            sink.dead_letter(&original, &reason).await?;
+                            None
                         }
-                        drop(m);
-                        sink.accept(partition, offset, decoded.ok(), payload_len).await?;
-                    }
-                    Err(e) => {
-                        sink.metrics.errors.get_or_create(&ErrorLabels { class: "consume".into() }).inc();
-                        tracing::warn!(error = %e, "consume error");
-                    }
+                    };
+                    sink.accept(partition, offset, record, payload_len).await?;
                 }
-            }
+                Some(Incoming::Error(e)) => {
+                    sink.metrics.errors.get_or_create(&ErrorLabels { class: "consume".into() }).inc();
+                    tracing::warn!(error = %e, "consume error");
+                }
+                None => break,
+            },
             _ = tick.tick() => {
-                sink.apply_rebalance_events(&readiness);
                 sink.rotate_aged().await?;
                 if let Some(rss) = crate::metrics::rss_bytes() {
                     sink.metrics.rss_bytes.set(rss as i64);
@@ -193,14 +201,86 @@ pub async fn run_sink(
             }
         }
     }
+    reader.abort();
+    // Messages already decoded are dropped unprocessed: nothing past the last commit is lost,
+    // they are read again by whoever owns the partition next.
+    while let Ok(item) = incoming.try_recv() {
+        if let Incoming::Rebalance(events) = item {
+            sink.apply_events(events, &readiness);
+        }
+    }
     tracing::info!("shutdown: writing every open segment and committing");
-    sink.apply_rebalance_events(&readiness);
+    let late: Vec<RebalanceEvent> = sink
+        .events
+        .lock()
+        .map(|mut e| std::mem::take(&mut *e))
+        .unwrap_or_default();
+    sink.apply_events(late, &readiness);
     let partitions: Vec<i32> = sink.segments.keys().copied().collect();
     for p in partitions {
         sink.rotate(p).await?;
     }
     sink.commit_all_sync();
     Ok(sink.summary)
+}
+
+/// What the reading task hands to the main loop.
+enum Incoming {
+    Rebalance(Vec<RebalanceEvent>),
+    Message {
+        partition: i32,
+        offset: i64,
+        payload_len: usize,
+        /// The record, or why not with the original message for the dead-letter topic.
+        record: Result<crate::record::Record, (String, OwnedMessage)>,
+    },
+    Error(String),
+}
+
+/// Reads messages, decodes and validates them, and forwards them with the rebalance events
+/// raised while reading, until shutdown or the main loop goes away.
+async fn read_and_decode(
+    consumer: Arc<StreamConsumer<SinkContext>>,
+    events: Arc<Mutex<Vec<RebalanceEvent>>>,
+    out: tokio::sync::mpsc::Sender<Incoming>,
+    shutdown: CancellationToken,
+) {
+    let take_events = || {
+        events
+            .lock()
+            .map(|mut e| std::mem::take(&mut *e))
+            .unwrap_or_default()
+    };
+    loop {
+        let msg = tokio::select! {
+            () = shutdown.cancelled() => return,
+            // Wake up now and then so rebalance events are forwarded when no message comes.
+            () = tokio::time::sleep(Duration::from_millis(200)) => None,
+            msg = consumer.recv() => Some(msg),
+        };
+        let pending = take_events();
+        if !pending.is_empty() && out.send(Incoming::Rebalance(pending)).await.is_err() {
+            return;
+        }
+        let item = match msg {
+            None => continue,
+            Some(Err(e)) => Incoming::Error(e.to_string()),
+            Some(Ok(m)) => {
+                let payload_len = m.payload().map_or(0, <[u8]>::len);
+                let record = decode_message(m.headers(), m.key(), m.payload(), Utc::now())
+                    .map_err(|e| (e.to_string(), m.detach()));
+                Incoming::Message {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    payload_len,
+                    record,
+                }
+            }
+        };
+        if out.send(item).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Heap a decoded record takes beyond its JSON length (struct, strings, vector slot): counted so
@@ -243,12 +323,7 @@ fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig 
 }
 
 impl Sink {
-    fn apply_rebalance_events(&mut self, readiness: &SinkReadiness) {
-        let events: Vec<RebalanceEvent> = self
-            .events
-            .lock()
-            .map(|mut e| std::mem::take(&mut *e))
-            .unwrap_or_default();
+    fn apply_events(&mut self, events: Vec<RebalanceEvent>, readiness: &SinkReadiness) {
         for event in events {
             match event {
                 RebalanceEvent::Revoked(ps) => {
@@ -586,9 +661,9 @@ impl Sink {
         }
     }
 
-    async fn dead_letter(
+    async fn dead_letter<M: Message>(
         &mut self,
-        msg: &BorrowedMessage<'_>,
+        msg: &M,
         reason: &str,
     ) -> Result<(), SinkError> {
         let partition = msg.partition().to_string();
