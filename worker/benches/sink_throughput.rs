@@ -134,7 +134,7 @@ fn sink(
         &config,
         format!(
             "kafka: {{bootstrapServers: '{bootstrap}', topic: {topic}, groupId: {group}}}\n\
-             sink:\n  url: '{url}'\n  format: parquet\n  flush: {{maxRecords: 500000, maxBytes: 128Mi, maxAge: 60s}}\n  memory: {{maxBufferedBytes: 1Gi}}\n{s3}\
+             sink:\n  url: '{url}'\n  format: parquet\n  flush: {{maxRecords: 500000, maxBytes: 128Mi, maxAge: 2s}}\n  memory: {{maxBufferedBytes: 1Gi}}\n{s3}\
              metricsAddr: 127.0.0.1:0\n"
         ),
     )
