@@ -103,7 +103,6 @@ struct Sink {
     /// Newest event time seen per partition, for the lateness metric.
     newest_event: HashMap<i32, chrono::DateTime<Utc>>,
     summary: SinkSummary,
-    shutdown: CancellationToken,
 }
 
 pub async fn run_sink(
@@ -158,7 +157,6 @@ pub async fn run_sink(
         next_start: HashMap::new(),
         newest_event: HashMap::new(),
         summary: SinkSummary::default(),
-        shutdown: shutdown.clone(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Reading and JSON decoding run in their own task, ahead of the bookkeeping and writing
@@ -742,7 +740,6 @@ impl Sink {
                     tracing::warn!(error = %e, operation = what, retry_in = ?delay, "lake store error; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(10));
-                    let _ = &self.shutdown;
                 }
             }
         }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use stockfeed_worker::record::{self, Record};
 
+mod endpoints;
 mod produce;
 mod signals;
 mod sink;

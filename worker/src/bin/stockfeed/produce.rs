@@ -33,15 +33,13 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(ProducerMetrics::register(&mut registry));
     let readiness = Arc::new(Readiness::default());
     let ready = readiness.clone();
-    let (addr, server) = stockfeed_worker::server::serve(
+    let server = crate::endpoints::start(
         config.metrics_addr,
-        Arc::new(registry),
+        registry,
         Arc::new(move || ready.check()),
-        shutdown.clone(),
+        &shutdown,
     )
-    .await
-    .with_context(|| format!("cannot listen on {} for /metrics", config.metrics_addr))?;
-    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    .await?;
 
     if tickers.is_empty() {
         tracing::warn!(

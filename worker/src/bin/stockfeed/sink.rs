@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use prometheus_client::registry::Registry;
 use stockfeed_worker::metrics::SinkMetrics;
 use stockfeed_worker::sink::{SinkConfig, SinkReadiness, run_sink};
@@ -19,15 +18,13 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(SinkMetrics::register(&mut registry));
     let readiness = Arc::new(SinkReadiness::default());
     let ready = readiness.clone();
-    let (addr, server) = stockfeed_worker::server::serve(
+    let server = crate::endpoints::start(
         config.metrics_addr,
-        Arc::new(registry),
+        registry,
         Arc::new(move || ready.check()),
-        shutdown.clone(),
+        &shutdown,
     )
-    .await
-    .with_context(|| format!("cannot listen on {} for /metrics", config.metrics_addr))?;
-    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    .await?;
 
     let summary = run_sink(config, metrics, readiness, shutdown.clone()).await?;
     shutdown.cancel();
