@@ -37,6 +37,74 @@ pub fn s3_credentials() -> (String, String) {
     )
 }
 
+pub fn moto_endpoint() -> String {
+    std::env::var("STOCKFEED_TEST_MOTO").unwrap_or_else(|_| "http://127.0.0.1:19050".to_owned())
+}
+
+/// One HTTP/1.0 exchange with moto; returns the status code and the whole answer.
+fn moto_http(endpoint: &str, request: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let host = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{endpoint} is not an http:// URL"))?
+        .trim_end_matches('/');
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{host} resolves to no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.replace("{host}", host).as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {answer:.80}"))?;
+    Ok((status, answer))
+}
+
+/// Fails the test at once, with the address and what to do, when moto's server does not
+/// answer, or answers without StockFeed's Glue extension (hack/moto/stockfeed_moto.py, which
+/// adds UpdateCrawler); never hangs and never skips. Returns the endpoint.
+pub fn require_moto() -> String {
+    let endpoint = moto_endpoint();
+    let how = "Start it with `make services-up` (or `hack/moto.sh start`), or point \
+               STOCKFEED_TEST_MOTO at a running one";
+    match moto_http(&endpoint, "GET /moto-api/ HTTP/1.0\r\nHost: {host}\r\n\r\n") {
+        Ok((200, _)) => {}
+        Ok((status, _)) => panic!("{endpoint} answered HTTP {status}, not like moto. {how}."),
+        Err(e) => panic!("moto is not reachable at {endpoint} ({e}). {how}."),
+    }
+    // UpdateCrawler of a crawler that does not exist: 400 EntityNotFound with the extension,
+    // HTTP 500 (not implemented) from a bare moto_server.
+    let body = r#"{"Name":"stockfeed-probe-no-such-crawler"}"#;
+    let probe = format!(
+        "POST / HTTP/1.0\r\nHost: {{host}}\r\nX-Amz-Target: AWSGlue.UpdateCrawler\r\n\
+         Content-Type: application/x-amz-json-1.1\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=probe/20260101/us-east-1/glue/aws4_request, \
+         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    match moto_http(&endpoint, &probe) {
+        Ok((400, answer)) if answer.contains("EntityNotFoundException") => endpoint,
+        Ok((status, _)) => panic!(
+            "moto at {endpoint} lacks StockFeed's Glue extension (UpdateCrawler answered HTTP \
+             {status}); restart it with `hack/moto.sh start`, which runs \
+             hack/moto/stockfeed_moto.py"
+        ),
+        Err(e) => panic!("moto at {endpoint} failed the UpdateCrawler probe: {e}"),
+    }
+}
+
 /// Fails the test at once, with the address and what to do, when no broker answers a metadata
 /// request within 10 seconds; never hangs and never skips.
 pub fn require_kafka() -> String {
