@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stockfeed/target
 
-.PHONY: bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
+.PHONY: crds bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
 
 ## Everything: start services, fmt, clippy, all tests; stop what it started.
 test:
@@ -20,6 +20,10 @@ services-down:
 
 services-status:
 	hack/services.sh status
+
+## Regenerate the committed CRD (a test fails when crds/ is stale).
+crds:
+	cargo run -q -p stockfeed-operator --bin crdgen > crds/stockfeed.yaml
 
 ## Regenerate the committed JSON Schema of the records.
 schema:

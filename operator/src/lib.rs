@@ -1,10 +1,15 @@
 //! StockFeed's Kubernetes operator: the `StockFeed` custom resource, its reconciler, topic
-//! provisioning and CRD generation.
+//! provisioning, Glue catalog management and CRD generation.
 //!
-//! Only the crate skeleton exists so far; the CRD and reconciler arrive with the operator
-//! issue. It already depends on the worker library, the direction every shared type flows.
+//! - [`crd`]: the resource types (the spec itself is the worker library's `FeedSpec`);
+//! - [`build`]: pure builders of the children (ConfigMap, ServiceAccount, Deployments, Service);
+//! - [`reconcile`]: the controller, the only code that talks to the API server;
+//! - [`conditions`], [`metrics`], [`leader`]: status conditions, Prometheus metrics, leader
+//!   election.
 
-/// The record schema version the operator's generated worker configuration targets.
-pub fn record_schema_version() -> u16 {
-    stockfeed_worker::record::SCHEMA_VERSION
-}
+pub mod build;
+pub mod conditions;
+pub mod crd;
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;

@@ -3,6 +3,8 @@
 //!
 //! The operator depends on this crate for shared types; this crate never depends on Kubernetes.
 
+pub mod catalog;
+pub mod feed;
 pub mod kafka;
 pub mod metrics;
 pub mod producer;

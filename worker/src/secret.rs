@@ -60,11 +60,25 @@ impl fmt::Debug for Secret {
 
 /// Where to read a secret from, as written in configuration: `{env: FINNHUB_TOKEN}` or
 /// `{file: /var/run/secrets/stockfeed/token}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum SecretSource {
     Env(String),
     File(PathBuf),
+}
+
+/// Written as the same plain map it is read from (serde's enum encoding would become a YAML
+/// `!env` tag, which the reader does not accept).
+impl serde::Serialize for SecretSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        match self {
+            SecretSource::Env(var) => map.serialize_entry("env", var)?,
+            SecretSource::File(path) => map.serialize_entry("file", path)?,
+        }
+        map.end()
+    }
 }
 
 /// Read as a plain map rather than serde's enum encoding, so YAML (whose serde enums are

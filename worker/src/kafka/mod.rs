@@ -1,5 +1,6 @@
 //! Kafka conventions and client settings shared by the producer and the sink.
 
+pub mod admin;
 pub mod config;
 pub mod message;
 

@@ -15,14 +15,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{PipelineOptions, Shard, WriterSettings, dlq_topic};
 use crate::kafka::KafkaConnection;
 use crate::record::Symbol;
 use crate::source::SourceConfig;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProducerConfig {
     pub tickers: Vec<Symbol>,
@@ -30,7 +30,7 @@ pub struct ProducerConfig {
     pub kafka: KafkaTarget,
     #[serde(default)]
     pub producer: Tuning,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardConfig>,
     #[serde(default = "default_metrics_addr")]
     pub metrics_addr: SocketAddr,
@@ -40,17 +40,17 @@ fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 9090))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KafkaTarget {
     #[serde(flatten)]
     pub connection: KafkaConnection,
     pub topic: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlq_topic: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tuning {
     #[serde(default = "default_buffer")]
@@ -93,7 +93,7 @@ impl Default for Tuning {
     }
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardConfig {
     pub index: u32,

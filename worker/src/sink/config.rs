@@ -20,14 +20,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::format::{Format, FormatOptions};
 use super::layout::{PartitionBy, PartitionKey};
 use super::storage::s3::S3Settings;
 use crate::kafka::KafkaConnection;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkConfig {
     pub kafka: KafkaSource,
@@ -40,19 +40,19 @@ fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 9091))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KafkaSource {
     #[serde(flatten)]
     pub connection: KafkaConnection,
     pub topic: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlq_topic: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
     /// Static group membership (`group.instance.id`): a sink restarted under the same id takes
     /// its partitions back at once instead of after a session timeout and a rebalance.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
     #[serde(default = "default_session_timeout", with = "humantime_serde")]
     pub session_timeout: Duration,
@@ -62,7 +62,14 @@ fn default_session_timeout() -> Duration {
     Duration::from_secs(45)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+impl KafkaSource {
+    /// How long the broker waits for a silent sink before giving its partitions away.
+    pub fn default_session_timeout() -> Duration {
+        default_session_timeout()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SinkSettings {
     pub url: String,
@@ -85,7 +92,7 @@ fn default_partition_by() -> Vec<PartitionKey> {
 }
 
 /// When a partition's segment becomes files. Whichever limit is reached first.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Flush {
     #[serde(default = "default_max_records")]
@@ -119,7 +126,7 @@ impl Default for Flush {
 /// Bounds on what the sink holds in memory across all partitions. When either is reached, the
 /// largest segment is written early (its cut is recorded in its manifest, so this costs
 /// smaller files, never exactly-once).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Memory {
     #[serde(default = "default_max_buffered", deserialize_with = "byte_size")]

@@ -1,0 +1,164 @@
+//! Pure functions from a validated StockFeed to the Kubernetes objects that run it.
+//!
+//! Nothing here talks to the API server, so every object can be checked with plain asserts.
+//! Objects are built from explicit fields only (never from something read back from the
+//! cluster), which is what server-side apply needs to own exactly the fields we set.
+
+pub mod configmap;
+pub mod deployment;
+pub mod labels;
+pub mod service;
+pub mod service_account;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use kube::{Resource, ResourceExt};
+use stockfeed_worker::feed::Rendered;
+
+use crate::crd::StockFeed;
+
+/// Settings that come from how the operator was installed, not from the StockFeed.
+#[derive(Debug, Clone)]
+pub struct OperatorDefaults {
+    /// Worker image when the StockFeed names none.
+    pub worker_image: String,
+    pub image_pull_policy: String,
+}
+
+impl Default for OperatorDefaults {
+    fn default() -> Self {
+        OperatorDefaults {
+            worker_image: "ghcr.io/stockfeed/stockfeed-worker:latest".into(),
+            image_pull_policy: "IfNotPresent".into(),
+        }
+    }
+}
+
+/// Every object the operator keeps in the StockFeed's namespace.
+#[derive(Debug, Clone)]
+pub struct Children {
+    pub config_map: ConfigMap,
+    /// `None` when the StockFeed names its own ServiceAccount.
+    pub service_account: Option<ServiceAccount>,
+    /// One Deployment per producer shard: a shard is an index into the ticker list, which a
+    /// Deployment's interchangeable pods could not carry.
+    pub producers: Vec<Deployment>,
+    pub sink: Deployment,
+    pub metrics_service: Service,
+    /// Hash of the rendered configuration, also on the pod templates.
+    pub config_hash: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("StockFeed has no namespace or uid yet")]
+    NotStored,
+    #[error("cannot render the worker configuration as YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+}
+
+/// Builds every child of `feed` from its rendered worker configuration.
+pub fn build(
+    feed: &StockFeed,
+    rendered: &Rendered,
+    defaults: &OperatorDefaults,
+) -> Result<Children, BuildError> {
+    let owner = feed
+        .controller_owner_ref(&())
+        .ok_or(BuildError::NotStored)?;
+    let namespace = feed.namespace().ok_or(BuildError::NotStored)?;
+    let name = feed.name_any();
+    let ctx = Ctx {
+        name: &name,
+        namespace: &namespace,
+        owner,
+    };
+    let config_map = configmap::build(&ctx, rendered)?;
+    let config_hash = configmap::hash(&config_map, rendered);
+    let spec = feed.spec_feed();
+    let service_account = match &spec.workers.service_account_name {
+        Some(_) => None,
+        None => Some(service_account::build(&ctx, &spec.workers)),
+    };
+    let sa_name = spec
+        .workers
+        .service_account_name
+        .clone()
+        .unwrap_or_else(|| names::service_account(&name));
+    let pods = deployment::PodInputs {
+        spec,
+        rendered,
+        defaults,
+        service_account: &sa_name,
+        config_hash: &config_hash,
+    };
+    let producers = (0..spec.workers.producer.replicas)
+        .map(|shard| deployment::producer(&ctx, &pods, shard))
+        .collect();
+    let sink = deployment::sink(&ctx, &pods);
+    let metrics_service = service::build(&ctx);
+    Ok(Children {
+        config_map,
+        service_account,
+        producers,
+        sink,
+        metrics_service,
+        config_hash,
+    })
+}
+
+/// What every builder needs about the owning StockFeed.
+pub struct Ctx<'a> {
+    pub name: &'a str,
+    pub namespace: &'a str,
+    pub owner: k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+}
+
+impl Ctx<'_> {
+    pub fn metadata(
+        &self,
+        name: String,
+        component: labels::Component,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.namespace.to_owned()),
+            labels: Some(labels::labels(self.name, component)),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..Default::default()
+        }
+    }
+}
+
+/// Child names, derived from the StockFeed's name so they are stable and discoverable.
+pub mod names {
+    pub fn config_map(feed: &str) -> String {
+        format!("{feed}-config")
+    }
+    pub fn service_account(feed: &str) -> String {
+        format!("{feed}-workers")
+    }
+    pub fn producer(feed: &str, shard: i32) -> String {
+        format!("{feed}-producer-{shard}")
+    }
+    pub fn sink(feed: &str) -> String {
+        format!("{feed}-sink")
+    }
+    pub fn metrics_service(feed: &str) -> String {
+        format!("{feed}-metrics")
+    }
+    /// Sink consumer group: one per StockFeed, so two feeds on one topic each get every record.
+    pub fn sink_group(namespace: &str, feed: &str) -> String {
+        format!("stockfeed-sink.{namespace}.{feed}")
+    }
+    /// Glue crawler: unique per namespace and name, within Glue's 255-character limit.
+    pub fn crawler(namespace: &str, feed: &str) -> String {
+        let name = format!("stockfeed-{namespace}-{feed}");
+        if name.len() <= 255 {
+            name
+        } else {
+            let hash = xxhash_rust::xxh3::xxh3_64(name.as_bytes());
+            format!("{}-{hash:016x}", &name[..200])
+        }
+    }
+}
