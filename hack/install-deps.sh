@@ -5,9 +5,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Build: cmake and these headers for rdkafka's vendored librdkafka (libcurl's headers are
 # needed even though curl is not used: librdkafka issue #5135). Services: Java 17 and Maven
-# for Kafka, python3-venv for moto, curl and iproute2 (ss) for the scripts' health checks.
+# for Kafka, python3-venv for moto, curl and iproute2 (ss) for the scripts' health checks,
+# openssl for the Kubernetes control plane's certificates (hack/kube.sh; it also needs Go).
 PACKAGES=(build-essential cmake pkg-config libssl-dev libsasl2-dev libcurl4-openssl-dev libzstd-dev
-  zlib1g-dev python3 python3-venv maven curl iproute2)
+  zlib1g-dev python3 python3-venv maven curl iproute2 openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Starts, stops or reports every local service the tests need: Kafka, the S3 server, moto.
+# Starts, stops or reports every local service the tests need: Kafka, the S3 server, moto and
+# a Kubernetes control plane.
 #
 #   hack/services.sh up | down | status | fetch
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SERVICES=(kafka s3 moto)
+SERVICES=(kafka s3 moto kube)
 
 case "${1:-}" in
   up)
@@ -28,6 +29,7 @@ case "${1:-}" in
     echo "export STOCKFEED_TEST_MOTO=http://127.0.0.1:$MOTO_PORT"
     echo "export STOCKFEED_S3_ACCESS_KEY=$S3_ACCESS_KEY"
     echo "export STOCKFEED_S3_SECRET_KEY=$S3_SECRET_KEY"
+    "$HACK_DIR/kube.sh" env
     ;;
   *) die "usage: hack/services.sh up|down|status|fetch|env" ;;
 esac

@@ -21,7 +21,7 @@ step() {
 
 t0=$SECONDS
 step "services"
-for s in kafka s3 moto; do
+for s in kafka s3 moto kube; do
   if "$HACK_DIR/$s.sh" status >/dev/null 2>&1; then
     say "$s: already running, leaving it running afterwards"
   else
