@@ -128,7 +128,7 @@ fn invalid_manifests_are_refused_by_the_api_server() {
         (
             "duplicate ticker",
             Box::new(set("tickers", "[AAPL, AAPL]")),
-            "Duplicate value",
+            "duplicate entries",
         ),
         (
             "unknown provider",
@@ -198,7 +198,7 @@ fn invalid_manifests_are_refused_by_the_api_server() {
         (
             "unknown field",
             Box::new(set("surprise", "1")),
-            "unknown field \"spec.surprise\"",
+            ".spec.surprise: field not declared in schema",
         ),
     ];
     assert!(cases.len() >= 10);

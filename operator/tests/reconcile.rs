@@ -117,14 +117,11 @@ else:
 "#,
         endpoint = moto_endpoint()
     );
-    let python = std::env::var("STOCKFEED_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{REPO}/.run/venv-python"));
+    let python = python();
     let out = std::process::Command::new(&python)
         .args(["-c", &script])
         .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python} ({e}); set STOCKFEED_TEST_PYTHON to hack's venv python")
-        });
+        .unwrap_or_else(|e| panic!("cannot run {python} ({e})"));
     assert!(
         out.status.success(),
         "{}",

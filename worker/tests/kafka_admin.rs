@@ -13,7 +13,9 @@ use stockfeed_worker::kafka::admin::{AdminError, TopicAdmin, TopicOutcome, Topic
 
 fn admin(servers: &str, timeout: Duration) -> TopicAdmin {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", servers).set("log_level", "0");
+    config
+        .set("bootstrap.servers", servers)
+        .set("log_level", "0");
     TopicAdmin::new(&config, timeout).unwrap()
 }
 
@@ -65,7 +67,11 @@ async fn an_unreachable_cluster_is_an_error_within_the_timeout() {
         })
         .await
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(matches!(err, AdminError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
 }
