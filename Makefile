@@ -2,7 +2,11 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stockfeed/target
 
-.PHONY: crds bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
+.PHONY: demo crds bench-operator bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
+
+## The main job: a StockFeed run locally end to end (Kafka, file:// lake, SQL results printed).
+demo:
+	hack/demo.sh
 
 ## Everything: start services, fmt, clippy, all tests; stop what it started.
 test:
@@ -43,6 +47,13 @@ unit:
 bench-producer:
 	hack/kafka.sh start
 	KAFKA_CLASSPATH="$$(hack/kafka.sh classpath)" cargo bench -p stockfeed-worker --bench producer_throughput
+
+## Operator: apply-to-children latency over 200 StockFeeds, RSS with 1,000 (needs hack/kube.sh).
+bench-operator:
+	hack/kafka.sh start
+	hack/kube.sh start
+	cargo build --release -p stockfeed-operator --bin stockfeed-operator
+	eval "$$(hack/kube.sh env)"; cargo bench -p stockfeed-operator --bench reconcile_latency
 
 bench-sink:
 	hack/kafka.sh start
