@@ -130,6 +130,15 @@ impl TopicAdmin {
                 }
             }
         }
+        // Creation returns before every broker's metadata cache knows the topic; wait until the
+        // cluster reports it, so a client started right after does not find it missing.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        while self.describe(&request.name).await?.is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         tracing::info!("topic created");
         Ok(TopicOutcome::Created)
     }

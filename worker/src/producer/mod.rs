@@ -13,6 +13,7 @@
 pub mod config;
 pub mod dedupe;
 pub mod dlq;
+pub mod launch;
 pub mod preflight;
 pub mod shard;
 pub mod writer;

@@ -36,6 +36,13 @@ pub struct ReplayConfig {
     #[serde(default = "one_day")]
     #[schemars(with = "String")]
     pub interval: BarInterval,
+    /// Replay only records at or after this time (RFC 3339 or `YYYY-MM-DD`), e.g. the last year
+    /// of a long history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Replay only records before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 fn one_day() -> BarInterval {
@@ -156,6 +163,16 @@ pub fn parse_file(
             parse_csv(&bytes, config, tickers, ingest).map_err(input_err)?
         }
     };
+    let bound = |text: &Option<String>, field: &str| {
+        text.as_deref()
+            .map(parse_time)
+            .transpose()
+            .map_err(|e| input_err(format!("`{field}`: {e}")))
+    };
+    let (from, until) = (bound(&config.from, "from")?, bound(&config.until, "until")?);
+    parsed.records.retain(|r| {
+        from.is_none_or(|f| r.event_ts() >= f) && until.is_none_or(|u| r.event_ts() < u)
+    });
     parsed.records.sort_by_key(Record::event_ts);
     Ok(parsed)
 }
@@ -422,6 +439,8 @@ mod tests {
             format: ReplayFormat::CsvBars,
             speed: Speed::Max,
             interval: one_day(),
+            from: None,
+            until: None,
         };
         let parsed = parse_file(
             &config,
@@ -467,12 +486,35 @@ mod tests {
     }
 
     #[test]
+    fn from_and_until_keep_a_window() {
+        let config = ReplayConfig {
+            path: bundled(),
+            format: ReplayFormat::CsvBars,
+            speed: Speed::Max,
+            interval: one_day(),
+            from: Some("2012-01-01".into()),
+            until: Some("2012-02-01T00:00:00Z".into()),
+        };
+        let parsed = parse_file(&config, &syms(&["AAPL"]), now()).unwrap();
+        // January 2012 has 20 trading days.
+        assert_eq!(parsed.records.len(), 20);
+        let bad = ReplayConfig {
+            from: Some("last year".into()),
+            ..config
+        };
+        let err = parse_file(&bad, &syms(&["AAPL"]), now()).unwrap_err();
+        assert!(err.to_string().contains("`from`"), "{err}");
+    }
+
+    #[test]
     fn only_this_replicas_tickers() {
         let config = ReplayConfig {
             path: bundled(),
             format: ReplayFormat::CsvBars,
             speed: Speed::Max,
             interval: one_day(),
+            from: None,
+            until: None,
         };
         let parsed = parse_file(&config, &syms(&["IBM"]), now()).unwrap();
         assert!(parsed.records.iter().all(|r| r.symbol().as_str() == "IBM"));
@@ -493,6 +535,8 @@ mod tests {
             format: ReplayFormat::CsvTrades,
             speed: Speed::Max,
             interval: one_day(),
+            from: None,
+            until: None,
         };
         let parsed = parse_file(&config, &syms(&["AAPL", "MSFT"]), now()).unwrap();
         assert_eq!(
@@ -528,6 +572,8 @@ mod tests {
             format: ReplayFormat::CsvBars,
             speed: Speed::Max,
             interval: one_day(),
+            from: None,
+            until: None,
         };
         let err = parse_file(&config, &syms(&["AAPL"]), now())
             .unwrap_err()
@@ -559,6 +605,8 @@ mod tests {
             format: ReplayFormat::CsvTrades,
             speed: Speed::Factor(120.0),
             interval: one_day(),
+            from: None,
+            until: None,
         };
         let source = Box::new(ReplaySource::new(config, syms(&["AAPL"])).unwrap());
         let (out, mut rx, _) = Emitter::new(

@@ -10,6 +10,8 @@ use stockfeed_worker::record::{self, Record};
 
 mod endpoints;
 mod produce;
+mod query;
+mod run;
 mod signals;
 mod sink;
 
@@ -41,6 +43,22 @@ enum Command {
         #[arg(long, short = 'c')]
         config: PathBuf,
     },
+    /// Run StockFeed manifests on this machine: producer and sink in this process, against a
+    /// real Kafka broker, writing to each manifest's sink URL. Ctrl-C stops gracefully.
+    Run {
+        /// Manifest files (YAML, one or more `StockFeed` documents each).
+        #[arg(long = "file", short = 'f', required = true)]
+        files: Vec<PathBuf>,
+        /// Stop producing after this long (e.g. `60s`, `5m`); the sink then drains the topic.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Option<std::time::Duration>,
+        /// No progress line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run SQL over a StockFeed's lake (local or S3) with the embedded engine; tables are named
+    /// as in its Glue catalog (`{database}.{tablePrefix}trades`, `quotes`, `bars`).
+    Query(Box<query::QueryArgs>),
     /// Check a JSON-lines file of records; prints one line per invalid record and exits 1 if any.
     Validate {
         /// File with one record per line (`-` for standard input).
@@ -71,6 +89,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(sink::run(&config))
+        }
+        Command::Run {
+            files,
+            duration,
+            quiet,
+        } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(run::run(&files, duration, quiet))
+        }
+        Command::Query(args) => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(query::run(*args))
         }
         Command::Produce { config } => {
             let runtime =
