@@ -135,6 +135,24 @@ else:
         .collect()
 }
 
+/// Deletes every StockFeed of the namespace and waits until the finalizer let them go.
+async fn remove_feeds(feeds: &Api<StockFeed>) {
+    feeds
+        .delete_collection(&DeleteParams::default(), &Default::default())
+        .await
+        .unwrap();
+    eventually("StockFeeds deleted", WAIT, || async {
+        feeds
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_children_update_scale_suspend_drift_delete() {
     install_crd();
@@ -463,6 +481,8 @@ async fn a_missing_secret_is_reported_and_recovers() {
         None,
     );
     assert!(warnings.contains("SecretMissing"), "{warnings}");
+    // Delete while the operator runs, so the finalizer is released and the namespace can go.
+    remove_feeds(&feeds).await;
     operator.stop().await;
     kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);
 }
@@ -511,6 +531,8 @@ async fn an_unreachable_broker_is_reported_without_a_hot_loop() {
         1,
         "one aggregated event, not one per retry: {count}"
     );
+    // Delete while the operator runs, so the finalizer is released and the namespace can go.
+    remove_feeds(&feeds).await;
     operator.stop().await;
     kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);
 }
