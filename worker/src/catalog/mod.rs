@@ -8,6 +8,7 @@
 //! - [`glue`]: [`GlueCatalog`], which applies a plan through the Glue API (`ensure`) and
 //!   removes it (`remove`).
 
+pub mod athena;
 pub mod config;
 pub mod crawler;
 pub mod glue;

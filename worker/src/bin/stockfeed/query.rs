@@ -43,6 +43,30 @@ pub struct QueryArgs {
     #[arg(long)]
     stats: bool,
 
+    /// Run the SQL in Amazon Athena instead of the embedded engine, against the StockFeed's Glue
+    /// database (or --database with --lake); credentials and region from the AWS chain.
+    #[arg(long, help_heading = "Athena")]
+    athena: bool,
+    /// Athena workgroup.
+    #[arg(
+        long,
+        default_value = "primary",
+        requires = "athena",
+        help_heading = "Athena"
+    )]
+    workgroup: String,
+    /// Where Athena writes result files (s3://bucket/prefix/); default: the workgroup's setting.
+    #[arg(
+        long,
+        value_name = "S3_URL",
+        requires = "athena",
+        help_heading = "Athena"
+    )]
+    athena_output: Option<String>,
+    /// Stop the query after this long.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, requires = "athena", help_heading = "Athena")]
+    athena_timeout: std::time::Duration,
+
     /// A lake without a manifest: s3://bucket/prefix/ or file:///path/.
     #[arg(long, value_name = "URL", help_heading = "Lake without a manifest")]
     lake: Option<String>,
@@ -119,6 +143,9 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read SQL file {}", path.display()))?,
         (None, None) => anyhow::bail!("give the SQL as an argument or with --file"),
     };
+    if args.athena {
+        return athena(&args, sql).await;
+    }
     let sources = sources(&args)?;
     let lake = Lake::open_all(sources).await?;
     let mut stream = lake.stream(&sql).await?;
@@ -148,6 +175,84 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             if s.requests == 1 { "" } else { "s" },
             s.lists,
             if s.lists == 1 { "" } else { "s" },
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--athena`: the same SQL through Athena, printed with the same writers (as text columns,
+/// which is what Athena returns).
+async fn athena(args: &QueryArgs, sql: String) -> anyhow::Result<ExitCode> {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use stockfeed_worker::catalog::athena::{AthenaClient, AthenaQuery};
+
+    let (database, region) = match &args.feed {
+        Some(feed) => {
+            let manifests = crate::run::load(std::slice::from_ref(feed))?;
+            let m = manifests
+                .iter()
+                .find(|m| args.name.as_ref().is_none_or(|n| &m.metadata.name == n))
+                .context("no such StockFeed in the manifest")?;
+            let glue = m.spec.catalog.glue.as_ref().with_context(|| {
+                format!(
+                    "StockFeed {} has no catalog.glue: Athena needs its Glue database",
+                    m.metadata.name
+                )
+            })?;
+            (glue.database.clone(), glue.region.clone())
+        }
+        None => (args.database.clone(), args.s3_region.clone()),
+    };
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    let client = AthenaClient::from_sdk_config(&loader.load().await);
+    let result = client
+        .run(&AthenaQuery {
+            database: Some(database),
+            workgroup: args.workgroup.clone(),
+            output_location: args.athena_output.clone(),
+            timeout: args.athena_timeout,
+            ..AthenaQuery::new(sql)
+        })
+        .await?;
+    let schema = Arc::new(Schema::new(
+        result
+            .columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..result.columns.len())
+        .map(|i| {
+            Arc::new(StringArray::from_iter(
+                result.rows.iter().map(|r| r.get(i).cloned().flatten()),
+            )) as ArrayRef
+        })
+        .collect();
+    let format = match args.format {
+        Output::Table => OutputFormat::Table,
+        Output::Csv => OutputFormat::Csv,
+        Output::Json => OutputFormat::Json,
+    };
+    let mut writer = ResultWriter::new(
+        format,
+        &schema,
+        std::io::BufWriter::new(std::io::stdout().lock()),
+    )?;
+    if !result.columns.is_empty() {
+        writer.write(&RecordBatch::try_new(schema.clone(), arrays)?)?;
+    }
+    writer.finish()?.flush()?;
+    if args.stats {
+        eprintln!(
+            "Athena query {} scanned {} bytes",
+            result.query_execution_id,
+            result.data_scanned_bytes.unwrap_or(0)
         );
     }
     Ok(ExitCode::SUCCESS)
