@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_athena::config::{BehaviorVersion, Credentials, Region};
 use stockfeed_worker::catalog::athena::{AthenaClient, AthenaError, AthenaQuery};
 
-fn client(endpoint: &str) -> AthenaClient {
+fn sdk_client(endpoint: &str) -> aws_sdk_athena::Client {
     let config = aws_sdk_athena::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -28,7 +28,11 @@ fn client(endpoint: &str) -> AthenaClient {
             "moto-test",
         ))
         .build();
-    AthenaClient::new(aws_sdk_athena::Client::from_conf(config))
+    aws_sdk_athena::Client::from_conf(config)
+}
+
+fn client(endpoint: &str) -> AthenaClient {
+    AthenaClient::new(sdk_client(endpoint))
 }
 
 async fn moto_api(endpoint: &str, path: &str, body: serde_json::Value) {
@@ -188,30 +192,17 @@ async fn athena_flows_against_moto() {
     let AthenaError::Timeout { id, .. } = &err else {
         panic!("expected a timeout, got {err}");
     };
-    let state = aws_sdk_athena::Client::from_conf(
-        aws_sdk_athena::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&endpoint)
-            .credentials_provider(Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "moto-test",
-            ))
-            .build(),
-    )
-    .get_query_execution()
-    .query_execution_id(id)
-    .send()
-    .await
-    .unwrap()
-    .query_execution
-    .unwrap()
-    .status
-    .unwrap()
-    .state
-    .unwrap();
+    let state = sdk_client(&endpoint)
+        .get_query_execution()
+        .query_execution_id(id)
+        .send()
+        .await
+        .unwrap()
+        .query_execution
+        .unwrap()
+        .status
+        .unwrap()
+        .state
+        .unwrap();
     assert_eq!(state.as_str(), "CANCELLED");
 }

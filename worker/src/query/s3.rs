@@ -48,26 +48,16 @@ pub(crate) async fn connect(
         (None, None) => {}
     }
     if let Some(creds) = &settings.credentials {
-        let load = |field: &str, source: &crate::secret::SecretSource| {
-            source.load().map_err(|e| {
-                QueryError::Lake(format!(
-                    "sink.s3.credentials.{field}: {e} (the lake's static S3 keys; for a \
-                     StockFeed with sink.s3.credentialsSecretRef, export its accessKeyId and \
-                     secretAccessKey as {} and {})",
-                    crate::feed::render::env::S3_ACCESS_KEY_ID,
-                    crate::feed::render::env::S3_SECRET_ACCESS_KEY
-                ))
-            })
-        };
-        let id = load("accessKeyId", &creds.access_key_id)?;
-        let key = load("secretAccessKey", &creds.secret_access_key)?;
-        loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
-            id.expose(),
-            key.expose(),
-            None,
-            None,
-            "stockfeed-static",
-        ));
+        let keys = creds.load().map_err(|e| {
+            QueryError::Lake(format!(
+                "{e} (the lake's static S3 keys; for a StockFeed with \
+                 sink.s3.credentialsSecretRef, export its accessKeyId and secretAccessKey as {} \
+                 and {})",
+                crate::feed::render::env::S3_ACCESS_KEY_ID,
+                crate::feed::render::env::S3_SECRET_ACCESS_KEY
+            ))
+        })?;
+        loader = loader.credentials_provider(keys);
     }
     let shared = loader.load().await;
     let region = shared

@@ -63,6 +63,36 @@ pub struct StaticCredentials {
     pub secret_access_key: SecretSource,
 }
 
+/// A static key that could not be read, naming which one.
+#[derive(Debug, thiserror::Error)]
+#[error("sink.s3.credentials.{field}: {source}")]
+pub struct StaticKeyError {
+    pub field: &'static str,
+    #[source]
+    pub source: crate::secret::SecretError,
+}
+
+impl StaticCredentials {
+    /// Reads both keys (from the environment or mounted files) into SDK credentials; shared by
+    /// the sink's S3 store and `stockfeed query`'s reader of the same lake.
+    pub fn load(&self) -> Result<aws_sdk_s3::config::Credentials, StaticKeyError> {
+        let read = |field: &'static str, source: &SecretSource| {
+            source
+                .load()
+                .map_err(|source| StaticKeyError { field, source })
+        };
+        let id = read("accessKeyId", &self.access_key_id)?;
+        let key = read("secretAccessKey", &self.secret_access_key)?;
+        Ok(aws_sdk_s3::config::Credentials::new(
+            id.expose(),
+            key.expose(),
+            None,
+            None,
+            "stockfeed-static",
+        ))
+    }
+}
+
 fn default_multipart_threshold() -> usize {
     16 * 1024 * 1024
 }
@@ -136,20 +166,10 @@ impl S3Store {
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(creds) = &settings.credentials {
-            let secret = |field: &str, source: &SecretSource| {
-                source
-                    .load()
-                    .map_err(|e| StoreError::Settings(format!("sink.s3.credentials.{field}: {e}")))
-            };
-            let id = secret("accessKeyId", &creds.access_key_id)?;
-            let key = secret("secretAccessKey", &creds.secret_access_key)?;
-            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
-                id.expose(),
-                key.expose(),
-                None,
-                None,
-                "stockfeed-static",
-            ));
+            let keys = creds
+                .load()
+                .map_err(|e| StoreError::Settings(e.to_string()))?;
+            loader = loader.credentials_provider(keys);
         }
         let shared = loader.load().await;
         let config = aws_sdk_s3::config::Builder::from(&shared)
