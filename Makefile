@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/stockfeed/target
 
-.PHONY: demo crds bench-operator bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
+.PHONY: demo crds e2e helm bench-operator bench-producer bench-sink test deps services-up services-down services-status schema fmt lint unit
 
 ## The main job: a StockFeed run locally end to end (Kafka, file:// lake, SQL results printed).
 demo:
@@ -25,9 +25,20 @@ services-down:
 services-status:
 	hack/services.sh status
 
-## Regenerate the committed CRD (a test fails when crds/ is stale).
+## Regenerate the committed CRD and the Helm chart's copy (a test fails when either is stale).
 crds:
 	cargo run -q -p stockfeed-operator --bin crdgen > crds/stockfeed.yaml
+	cp crds/stockfeed.yaml charts/stockfeed-operator/crds/stockfeed.yaml
+
+## Build the helm CLI the chart tests use (once; ~/.cache/stockfeed/helm).
+helm:
+	hack/helm.sh fetch
+	@hack/helm.sh path
+
+## End to end on a kind cluster: images, chart, Kafka, S3, a StockFeed to Ready and objects in
+## the lake, deletion. Needs docker, kind, kubectl and helm; exits 77 (SKIPPED) without them.
+e2e:
+	tests/e2e/run.sh
 
 ## Regenerate the committed JSON Schema of the records.
 schema:
@@ -54,6 +65,10 @@ bench-operator:
 	hack/kube.sh start
 	cargo build --release -p stockfeed-operator --bin stockfeed-operator
 	eval "$$(hack/kube.sh env)"; cargo bench -p stockfeed-operator --bench reconcile_latency
+
+## Example SQL over 50M trades: stockfeed query (DataFusion) vs DuckDB on the same Parquet files.
+bench-query:
+	cargo bench -p stockfeed-worker --bench query_lake
 
 bench-sink:
 	hack/kafka.sh start

@@ -2,7 +2,8 @@
 # `make demo`: the main job on one machine. Builds `stockfeed`, starts the local Kafka broker
 # (if it is not running), runs examples/demo-feed.yaml (real daily history replayed, plus
 # synthetic ticks) for DEMO_DURATION (default 60s) with a progress line, then runs the example
-# SQL of examples/sql/ over the file:// lake and prints the results; stops what it started.
+# SQL of examples/sql/ over the file:// lake and prints the results, draws a candlestick chart
+# per ticker (/tmp/stockfeed-demo/charts/); stops what it started.
 #
 #   DEMO_DURATION=20s make demo
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -42,14 +43,15 @@ step "running $FEED for $DURATION (Ctrl-C stops early, gracefully)"
 rm -rf "$LAKE"
 RUST_LOG="${RUST_LOG:-warn}" "$BIN" run -f "$FEED" --duration "$DURATION"
 
-today="$(date -u +%F)"
-step "example SQL over $LAKE (embedded engine; dt = $today)"
-for sql in ohlcv_1m vwap top_movers gaps; do
+# The examples filter on one day; the demo's ticks cover the last hour (two days just after
+# midnight UTC).
+since="$(date -u -d '-2 hours' +%F)"
+step "example SQL over $LAKE (embedded engine; dt >= $since)"
+for sql in ohlcv_1m bars_1m vwap top_movers gaps; do
   printf '\n--- examples/sql/%s.sql\n' "$sql"
-  # The examples filter on one day; the demo's ticks are today's.
-  sed "s/dt = '[0-9-]*'/dt = '$today'/g; s/dt BETWEEN '[0-9-]*' AND '[0-9-]*'/dt = '$today'/g" \
+  sed "s/dt = '[0-9-]*'/dt >= '$since'/g; s/dt BETWEEN '[0-9-]*' AND '[0-9-]*'/dt >= '$since'/g" \
     "examples/sql/$sql.sql" >"$RUN_DIR/demo-$sql.sql"
-  if [ "$sql" = ohlcv_1m ]; then
+  if [ "$sql" = ohlcv_1m ] || [ "$sql" = bars_1m ]; then
     # Twelve bars are enough on a terminal; the full result is one query away.
     "$BIN" query -f "$FEED" --file "$RUN_DIR/demo-$sql.sql" | head -n 14
   else
@@ -60,4 +62,11 @@ done
 printf '\n--- the replayed history: yearly close per ticker\n'
 "$BIN" query -f "$FEED" "SELECT symbol, substr(dt, 1, 4) AS year, min_by(close, event_ts) AS first_close, max_by(close, event_ts) AS last_close, count(*) AS days FROM history_bars GROUP BY 1, 2 ORDER BY 1, 2"
 
-step "done: the lake is in $LAKE; query it with: $BIN query -f $FEED \"SELECT ...\""
+step "candlestick charts of the derived 1-minute bars (table bars_1m)"
+CHARTS=/tmp/stockfeed-demo/charts
+mkdir -p "$CHARTS"
+for ticker in AAPL MSFT IBM GOOG; do
+  "$BIN" query -f "$FEED" --name demo-ticks --plot "$CHARTS/$ticker.png" --symbol "$ticker"
+done
+
+step "done: the lake is in $LAKE, the charts in $CHARTS; query it with: $BIN query -f $FEED \"SELECT ...\""

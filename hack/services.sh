@@ -21,6 +21,7 @@ case "${1:-}" in
     ;;
   fetch)
     for s in "${SERVICES[@]}"; do "$HACK_DIR/$s.sh" fetch; done
+    "$HACK_DIR/helm.sh" fetch
     ;;
   env)
     # For `eval "$(hack/services.sh env)"`: the variables the tests read.
@@ -30,6 +31,8 @@ case "${1:-}" in
     echo "export STOCKFEED_S3_ACCESS_KEY=$S3_ACCESS_KEY"
     echo "export STOCKFEED_S3_SECRET_KEY=$S3_SECRET_KEY"
     "$HACK_DIR/kube.sh" env
+    # STOCKFEED_HELM for the chart tests, once `hack/helm.sh fetch` has built it.
+    "$HACK_DIR/helm.sh" env 2>/dev/null || echo "# helm not built yet: run hack/helm.sh fetch"
     ;;
   *) die "usage: hack/services.sh up|down|status|fetch|env" ;;
 esac

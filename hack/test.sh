@@ -31,6 +31,11 @@ for s in kafka s3 moto kube; do
 done
 eval "$("$HACK_DIR/services.sh" env)"
 
+# The chart tests (operator/tests/helm_*.rs) run helm, built from its Go module once.
+step "helm"
+"$HACK_DIR/helm.sh" fetch
+eval "$("$HACK_DIR/helm.sh" env)"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -1,14 +1,26 @@
-//! `crds/stockfeed.yaml` must be what `crdgen` prints today; regenerate with `make crds`.
+//! `crds/stockfeed.yaml` and the Helm chart's copy must both be what `crdgen` prints today;
+//! regenerate both with `make crds`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[test]
-fn committed_crd_matches_the_types() {
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn assert_current(relative: &str) {
     let generated = stockfeed_operator::crd::crd_yaml().unwrap();
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/stockfeed.yaml");
-    let committed = std::fs::read_to_string(file).unwrap_or_default();
+    let committed = std::fs::read_to_string(format!("{REPO}/{relative}")).unwrap_or_default();
     assert!(
         committed == generated,
-        "crds/stockfeed.yaml is stale: run `make crds` and commit the result"
+        "{relative} is stale: run `make crds` and commit the result"
     );
+}
+
+#[test]
+fn committed_crd_matches_the_types() {
+    assert_current("crds/stockfeed.yaml");
+}
+
+/// Helm installs `crds/` of the chart verbatim (untemplated), so the copy must be identical.
+#[test]
+fn helm_chart_crd_matches_the_types() {
+    assert_current("charts/stockfeed-operator/crds/stockfeed.yaml");
 }

@@ -268,7 +268,7 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     wait_condition(&feeds, "prices", "TopicReady", |c| c.0 == "True").await;
     wait_condition(&feeds, "prices", "CatalogReady", |c| c.0 == "True").await;
     let tables = glue_tables(&db);
-    assert_eq!(tables.len(), 3, "{tables:?}");
+    assert_eq!(tables.len(), 4, "{tables:?}");
     let crawler = format!("stockfeed-{ns}-prices");
     assert!(glue_crawlers().contains(&crawler), "{:?}", glue_crawlers());
     let feed = feeds.get("prices").await.unwrap();

@@ -139,6 +139,8 @@ pub struct SinkMetrics {
     pub freshness: Histogram,
     pub lateness: Histogram,
     pub dlq: Counter,
+    pub bar_late_trades: Counter,
+    pub bars_open: Gauge,
     pub errors: Family<ErrorLabels, Counter>,
     pub open_files: Gauge,
     pub buffered_bytes: Gauge,
@@ -163,6 +165,8 @@ impl SinkMetrics {
             freshness: age_histogram(),
             lateness: age_histogram(),
             dlq: Counter::default(),
+            bar_late_trades: Counter::default(),
+            bars_open: Gauge::default(),
             errors: Family::default(),
             open_files: Gauge::default(),
             buffered_bytes: Gauge::default(),
@@ -210,6 +214,16 @@ impl SinkMetrics {
             "dlq",
             "Poison messages sent to the dead-letter topic",
             m.dlq.clone(),
+        );
+        r.register(
+            "bar_late_trades",
+            "Trades that arrived after their minute's derived bar was closed (kept in trades, not in bars_1m)",
+            m.bar_late_trades.clone(),
+        );
+        r.register(
+            "bars_open",
+            "Derived 1-minute bars waiting for their minute to close",
+            m.bars_open.clone(),
         );
         r.register(
             "errors",

@@ -17,8 +17,8 @@ use stockfeed_worker::catalog::{
     CatalogError, CatalogPlan, Change, CrawlerConfig, GlueCatalog, GlueCatalogConfig,
     SYMBOL_PARTITION_KEY,
 };
-use stockfeed_worker::record::RecordKind;
 use stockfeed_worker::sink::format::{Format, columns};
+use stockfeed_worker::sink::layout::Dataset;
 use stockfeed_worker::sink::layout::{PartitionBy, PartitionKey};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/stockfeed-crawler";
@@ -181,14 +181,15 @@ async fn ensure_creates_everything_and_a_second_ensure_writes_nothing() {
     );
 
     let first = catalog.ensure(&plan).await.unwrap();
-    assert_eq!(changes(&first), [Change::Created; 5], "{}", first.summary());
+    assert_eq!(changes(&first), [Change::Created; 6], "{}", first.summary());
     let table_names: Vec<&str> = first.tables.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         table_names,
         [
             format!("{}.trades", n.database),
             format!("{}.quotes", n.database),
-            format!("{}.bars", n.database)
+            format!("{}.bars", n.database),
+            format!("{}.bars_1m", n.database)
         ]
     );
     let state = first.crawler_state.clone().expect("crawler state");
@@ -198,20 +199,23 @@ async fn ensure_creates_everything_and_a_second_ensure_writes_nothing() {
     assert_eq!(state.last_crawl_status, None);
 
     assert!(database_exists(&client, &n.database).await);
-    for (kind, name) in RecordKind::ALL.iter().zip(["trades", "quotes", "bars"]) {
+    for (dataset, name) in Dataset::ALL
+        .iter()
+        .zip(["trades", "quotes", "bars", "bars_1m"])
+    {
         let table = get_table(&client, &n.database, name).await;
         assert_eq!(table.table_type(), Some("EXTERNAL_TABLE"));
         let sd = table.storage_descriptor().unwrap();
         assert_eq!(
             sd.location(),
-            Some(format!("s3://market-lake/raw/stocks/{}/", kind.as_str()).as_str())
+            Some(format!("s3://market-lake/raw/stocks/{}/", dataset.dir()).as_str())
         );
         let got: Vec<(&str, &str)> = sd
             .columns()
             .iter()
             .map(|c| (c.name(), c.r#type().unwrap_or_default()))
             .collect();
-        let want: Vec<(&str, &str)> = columns(*kind)
+        let want: Vec<(&str, &str)> = columns(dataset.kind())
             .iter()
             .map(|c| (c.name, c.hive_type))
             .collect();
@@ -241,7 +245,7 @@ async fn ensure_creates_everything_and_a_second_ensure_writes_nothing() {
             Some(
                 format!(
                     "s3://market-lake/raw/stocks/{}/dt=${{dt}}/hour=${{hour}}/",
-                    kind.as_str()
+                    dataset.dir()
                 )
                 .as_str()
             )
@@ -293,12 +297,12 @@ async fn ensure_creates_everything_and_a_second_ensure_writes_nothing() {
     let second = catalog.ensure(&plan).await.unwrap();
     assert_eq!(
         changes(&second),
-        [Change::Unchanged; 5],
+        [Change::Unchanged; 6],
         "{}",
         second.summary()
     );
     assert!(!second.changed());
-    for name in ["trades", "quotes", "bars"] {
+    for name in ["trades", "quotes", "bars", "bars_1m"] {
         assert_eq!(
             table_versions(&client, &n.database, name).await,
             1,
@@ -495,7 +499,7 @@ async fn remove_deletes_crawler_tables_and_database_and_can_repeat() {
     let removed = catalog.remove(&plan).await.unwrap();
     assert_eq!(
         changes(&removed),
-        [Change::Deleted; 5],
+        [Change::Deleted; 6],
         "{}",
         removed.summary()
     );
@@ -506,7 +510,7 @@ async fn remove_deletes_crawler_tables_and_database_and_can_repeat() {
     let again = catalog.remove(&plan).await.unwrap();
     assert_eq!(
         changes(&again),
-        [Change::Unchanged; 5],
+        [Change::Unchanged; 6],
         "{}",
         again.summary()
     );
@@ -578,7 +582,7 @@ async fn missing_entities_are_not_errors_and_are_recreated() {
     );
     // Never created: nothing to remove.
     let removed = catalog.remove(&plan).await.unwrap();
-    assert_eq!(changes(&removed), [Change::Unchanged; 5]);
+    assert_eq!(changes(&removed), [Change::Unchanged; 6]);
 
     catalog.ensure(&plan).await.unwrap();
     // Deleted behind StockFeed's back: the next reconcile brings it back.

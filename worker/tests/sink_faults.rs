@@ -8,7 +8,9 @@
 //! - a last sink drains the topic and stops on SIGTERM.
 //!
 //! Then every object in the lake is read and the multiset of record ids must equal the produced
-//! set exactly: nothing missing, nothing twice. (Each produced record has a distinct id, so ids
+//! set exactly: nothing missing, nothing twice. The sink also derives 1-minute bars from the
+//! trades (`derivedBars`); the `bar_1m/` objects must hold each closed minute of each symbol
+//! exactly once, with the values computed independently from the topic. (Each produced record has a distinct id, so ids
 //! stand in for (partition, offset) pairs.) Restarts the S3 server through `hack/s3.sh`, so it
 //! lives in a test binary of its own.
 
@@ -94,6 +96,7 @@ fn write_config(
         format!(
             "kafka: {{bootstrapServers: '{bootstrap}', topic: {topic}, groupId: {group}, instanceId: {instance}, sessionTimeout: 6s}}\n\
              sink:\n  url: 's3://{bucket}/lake/'\n  format: jsonl\n  flush: {{maxRecords: 3000, maxAge: 1s}}\n\
+             \x20 derivedBars: {{enabled: true, allowedLateness: 2s}}\n\
              \x20 s3: {{endpoint: '{}', forcePathStyle: true}}\nmetricsAddr: 127.0.0.1:0\n",
             support::s3_endpoint()
         ),
@@ -125,6 +128,8 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
         rate: Rate::Unlimited,
         limit: Some(RECORDS),
         start_time: Some(chrono::Utc::now() - chrono::Duration::hours(3)),
+        // About 200 s of event time, so minute bars close.
+        mean_gap: Some(Duration::from_millis(1)),
         ..SyntheticConfig::default()
     };
     let mut generator = Generator::new(&config, &tickers, config.start_time.unwrap());
@@ -245,6 +250,7 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
 
     // Read every visible object and count ids.
     let mut seen: HashMap<RecordId, usize> = HashMap::new();
+    let mut bars: Vec<support::bars::BarRow> = Vec::new();
     let mut objects = 0;
     let mut token = None;
     loop {
@@ -275,6 +281,11 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
                 .unwrap()
                 .into_bytes();
             for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                if key.starts_with("lake/bar_1m/") {
+                    let record = Record::parse_json(line).unwrap();
+                    bars.push(support::bars::BarRow::of(&record).unwrap());
+                    continue;
+                }
                 *seen
                     .entry(Record::parse_json(line).unwrap().id())
                     .or_insert(0) += 1;
@@ -297,4 +308,42 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
         (0, 0, 0),
         "exactly once (seed {seed})"
     );
+
+    // The derived bars: every closed minute once, equal to the bars computed from the topic.
+    let per_partition = tokio::task::spawn_blocking({
+        let (b, t) = (bootstrap.clone(), topic.clone());
+        move || support::bars::read_partitions(&b, &t, PARTITIONS)
+    })
+    .await
+    .unwrap();
+    let mut expected_bars: Vec<support::bars::BarRow> = per_partition
+        .iter()
+        .flat_map(|records| support::bars::expected_bars(records, chrono::Duration::seconds(2)))
+        .collect();
+    expected_bars.sort();
+    bars.sort();
+    let keys = |v: &[support::bars::BarRow]| {
+        v.iter()
+            .map(|b| (b.symbol.clone(), b.start))
+            .collect::<Vec<_>>()
+    };
+    let mut distinct = keys(&bars);
+    distinct.dedup();
+    println!(
+        "{} derived bars in the lake, {} expected",
+        bars.len(),
+        expected_bars.len()
+    );
+    assert!(!expected_bars.is_empty(), "the run closes some minutes");
+    assert_eq!(
+        distinct.len(),
+        bars.len(),
+        "a bar appears twice (seed {seed})"
+    );
+    assert_eq!(
+        keys(&bars),
+        keys(&expected_bars),
+        "bar minutes (seed {seed})"
+    );
+    assert_eq!(bars, expected_bars, "bar values (seed {seed})");
 }

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use aws_sdk_glue::types::Crawler;
 
 use super::table::LakeLocation;
-use crate::record::RecordKind;
+use crate::sink::layout::Dataset;
 
 /// The crawler's `Configuration` (a versioned JSON string).
 pub const CRAWLER_CONFIGURATION: &str = r#"{"Version":1.0,"CrawlerOutput":{"Partitions":{"AddOrUpdateBehavior":"InheritFromTable"}},"Grouping":{"TableGroupingPolicy":"CombineCompatibleSchemas"}}"#;
@@ -86,10 +86,10 @@ pub fn crawler_def(
     lake: &LakeLocation,
     schedule: Option<&str>,
 ) -> CrawlerDef {
-    let targets = RecordKind::ALL
+    let targets = Dataset::ALL
         .iter()
-        .map(|kind| S3TargetDef {
-            path: lake.kind_url(*kind),
+        .map(|dataset| S3TargetDef {
+            path: lake.kind_url(*dataset),
             exclusions: EXCLUSIONS.iter().map(|e| (*e).to_owned()).collect(),
         })
         .collect();
@@ -337,7 +337,8 @@ mod tests {
             [
                 "s3://market-lake/raw/stocks/trade/",
                 "s3://market-lake/raw/stocks/quote/",
-                "s3://market-lake/raw/stocks/bar/"
+                "s3://market-lake/raw/stocks/bar/",
+                "s3://market-lake/raw/stocks/bar_1m/"
             ]
         );
         for t in &d.targets {

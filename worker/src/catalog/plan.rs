@@ -4,8 +4,8 @@
 use super::config::{GlueCatalogConfig, InvalidGlueConfig};
 use super::crawler::{CrawlerDef, crawler_def};
 use super::table::{LakeLocation, LocationError, TableDef, TableSource, table_def};
-use crate::record::RecordKind;
 use crate::sink::format::Format;
+use crate::sink::layout::Dataset;
 use crate::sink::layout::PartitionBy;
 
 /// The desired Glue database, tables and crawler.
@@ -15,7 +15,7 @@ pub struct CatalogPlan {
     /// Used when the database is created; an existing database's description is left alone.
     pub database_description: String,
     pub lake: LakeLocation,
-    /// One per record kind, in [`RecordKind::ALL`] order.
+    /// One per dataset, in [`Dataset::ALL`] order.
     pub tables: Vec<TableDef>,
     /// The crawler's name, also when no crawler is wanted: a crawler of that name is then
     /// deleted.
@@ -64,9 +64,9 @@ impl CatalogPlan {
             partition_by,
             partition_projection: config.partition_projection,
         };
-        let tables = RecordKind::ALL
+        let tables = Dataset::ALL
             .iter()
-            .map(|kind| table_def(&source, *kind))
+            .map(|dataset| table_def(&source, *dataset))
             .collect();
         // validate() guarantees a role when the crawler is enabled.
         let crawler = config.enabled_crawler().and_then(|c| {
@@ -121,7 +121,7 @@ mod tests {
     }
 
     #[test]
-    fn three_tables_and_the_crawler() {
+    fn four_tables_and_the_crawler() {
         let plan = CatalogPlan::new(
             &config(Some(enabled())),
             "s3://lake/raw/",
@@ -133,11 +133,17 @@ mod tests {
         assert_eq!(plan.database, "markets");
         assert_eq!(
             plan.qualified_table_names(),
-            ["markets.trades", "markets.quotes", "markets.bars"]
+            [
+                "markets.trades",
+                "markets.quotes",
+                "markets.bars",
+                "markets.bars_1m"
+            ]
         );
+        assert_eq!(plan.tables[3].location, "s3://lake/raw/bar_1m/");
         let crawler = plan.crawler.as_ref().unwrap();
         assert_eq!(crawler.name, "stockfeed-ns-feed");
-        assert_eq!(crawler.targets.len(), 3);
+        assert_eq!(crawler.targets.len(), 4);
         assert_eq!(crawler.targets[0].path, "s3://lake/raw/trade/");
         assert_eq!(plan.tables[0].location, "s3://lake/raw/trade/");
     }

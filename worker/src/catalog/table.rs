@@ -39,10 +39,10 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_glue::error::BuildError;
 use aws_sdk_glue::types::{Column as GlueColumn, SerDeInfo, StorageDescriptor, Table, TableInput};
 
-use crate::record::{RecordKind, SCHEMA_VERSION};
+use crate::record::SCHEMA_VERSION;
 use crate::sink::format::{Column, ColumnType, Format, columns};
 use crate::sink::lake::LakeUrl;
-use crate::sink::layout::{PartitionBy, PartitionKey};
+use crate::sink::layout::{Dataset, PartitionBy, PartitionKey};
 
 /// The partition key of the `symbol=` folders: not `symbol`, which is a data column.
 pub const SYMBOL_PARTITION_KEY: &str = "symbol_partition";
@@ -92,15 +92,15 @@ impl LakeLocation {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
 
-    /// The folder of one kind, `s3://bucket/prefix/trade/`: the table's location.
-    pub fn kind_url(&self, kind: RecordKind) -> String {
-        format!("s3://{}/{}{}/", self.bucket, self.prefix, kind.as_str())
+    /// The folder of one dataset, `s3://bucket/prefix/trade/`: the table's location.
+    pub fn kind_url(&self, dataset: Dataset) -> String {
+        format!("s3://{}/{}{}/", self.bucket, self.prefix, dataset.dir())
     }
 }
 
-/// `{tablePrefix}trades`, `{tablePrefix}quotes`, `{tablePrefix}bars`.
-pub fn table_name(table_prefix: &str, kind: RecordKind) -> String {
-    format!("{table_prefix}{}s", kind.as_str())
+/// `{tablePrefix}trades`, `{tablePrefix}quotes`, `{tablePrefix}bars`, `{tablePrefix}bars_1m`.
+pub fn table_name(table_prefix: &str, dataset: Dataset) -> String {
+    format!("{table_prefix}{}", dataset.table_suffix())
 }
 
 /// One column or partition key of a table.
@@ -150,10 +150,11 @@ pub struct TableSource<'a> {
     pub partition_projection: bool,
 }
 
-/// The table of `kind`.
-pub fn table_def(source: &TableSource<'_>, kind: RecordKind) -> TableDef {
+/// The table of `dataset`.
+pub fn table_def(source: &TableSource<'_>, dataset: Dataset) -> TableDef {
     let format = source.format;
-    let location = source.lake.kind_url(kind);
+    let kind = dataset.kind();
+    let location = source.lake.kind_url(dataset);
     let columns = columns(kind)
         .iter()
         .map(|c| ColumnDef::new(c.name, hive_type(format, c), None))
@@ -226,10 +227,14 @@ pub fn table_def(source: &TableSource<'_>, kind: RecordKind) -> TableDef {
     };
 
     TableDef {
-        name: table_name(source.table_prefix, kind),
+        name: table_name(source.table_prefix, dataset),
         description: format!(
-            "StockFeed {kind} records ({}) written by the sink under {location}; \
+            "StockFeed {} ({}) written by the sink under {location}; \
              managed by StockFeed, manual changes are reverted",
+            match dataset {
+                Dataset::Bars1m => "1-minute bars derived from trades".to_owned(),
+                _ => format!("{kind} records"),
+            },
             classification(format)
         ),
         table_type: EXTERNAL_TABLE.to_owned(),
@@ -454,12 +459,7 @@ mod tests {
         LakeLocation::parse("s3://market-lake/raw/stocks/").unwrap()
     }
 
-    fn def(
-        format: Format,
-        keys: Vec<PartitionKey>,
-        projection: bool,
-        kind: RecordKind,
-    ) -> TableDef {
+    fn def(format: Format, keys: Vec<PartitionKey>, projection: bool, kind: Dataset) -> TableDef {
         let lake = lake();
         let by = PartitionBy::new(keys).unwrap();
         table_def(
@@ -490,11 +490,11 @@ mod tests {
         assert_eq!(lake.bucket, "market-lake");
         assert_eq!(lake.root_url(), "s3://market-lake/raw/stocks/");
         assert_eq!(
-            lake.kind_url(RecordKind::Trade),
+            lake.kind_url(Dataset::Trades),
             "s3://market-lake/raw/stocks/trade/"
         );
         let bare = LakeLocation::parse("s3://lake").unwrap();
-        assert_eq!(bare.kind_url(RecordKind::Bar), "s3://lake/bar/");
+        assert_eq!(bare.kind_url(Dataset::Bars), "s3://lake/bar/");
         assert_eq!(LakeLocation::parse("s3://lake/a/b").unwrap().prefix, "a/b/");
         assert!(matches!(
             LakeLocation::parse("file:///tmp/lake/"),
@@ -504,14 +504,14 @@ mod tests {
             LakeLocation::parse("gs://x/"),
             Err(LocationError::Invalid(_))
         ));
-        assert_eq!(table_name("", RecordKind::Trade), "trades");
-        assert_eq!(table_name("raw_", RecordKind::Quote), "raw_quotes");
-        assert_eq!(table_name("x", RecordKind::Bar), "xbars");
+        assert_eq!(table_name("", Dataset::Trades), "trades");
+        assert_eq!(table_name("raw_", Dataset::Quotes), "raw_quotes");
+        assert_eq!(table_name("x", Dataset::Bars), "xbars");
     }
 
     #[test]
     fn parquet_trades_by_dt_and_hour_with_projection() {
-        let t = def(Format::Parquet, vec![Dt, Hour], true, RecordKind::Trade);
+        let t = def(Format::Parquet, vec![Dt, Hour], true, Dataset::Trades);
         assert_eq!(t.name, "raw_trades");
         assert_eq!(t.table_type, "EXTERNAL_TABLE");
         assert_eq!(t.location, "s3://market-lake/raw/stocks/trade/");
@@ -565,12 +565,12 @@ mod tests {
     /// The template must produce exactly the folders the sink writes.
     #[test]
     fn template_matches_the_sink_layout() {
-        use crate::sink::layout::partition_dir_for;
+        use crate::sink::layout::partition_dir_in;
         let ts: chrono::DateTime<chrono::Utc> = "2026-11-26T04:05:06Z".parse().unwrap();
         let lake = lake();
         for keys in [vec![Dt], vec![Dt, Hour], vec![Dt, Symbol]] {
             let by = PartitionBy::new(keys).unwrap();
-            for kind in RecordKind::ALL {
+            for kind in Dataset::ALL {
                 let template = location_template(&lake.kind_url(kind), &by);
                 let filled = template
                     .replace("${dt}", "2026-11-26")
@@ -579,7 +579,7 @@ mod tests {
                 let written = format!(
                     "{}{}",
                     lake.root_url(),
-                    partition_dir_for(&by, kind, ts, "BRK.B")
+                    partition_dir_in(&by, kind, ts, "BRK.B")
                 );
                 assert_eq!(filled, written);
             }
@@ -589,7 +589,7 @@ mod tests {
     #[test]
     fn symbol_partition_does_not_repeat_the_symbol_column() {
         for format in [Format::Parquet, Format::Jsonl, Format::Csv] {
-            for kind in RecordKind::ALL {
+            for kind in Dataset::ALL {
                 let t = def(format, vec![Dt, Symbol], true, kind);
                 assert_eq!(names(&t.partition_keys), ["dt", SYMBOL_PARTITION_KEY]);
                 let mut all: Vec<&str> = names(&t.columns);
@@ -608,7 +608,7 @@ mod tests {
                 assert!(
                     t.parameters["storage.location.template"].ends_with(&format!(
                         "/{}/dt=${{dt}}/symbol=${{symbol_partition}}/",
-                        kind.as_str()
+                        kind.dir()
                     ))
                 );
                 assert!(!t.parameters.contains_key("projection.hour.type"));
@@ -618,13 +618,13 @@ mod tests {
 
     #[test]
     fn dt_only_and_projection_off() {
-        let t = def(Format::Parquet, vec![Dt], true, RecordKind::Quote);
+        let t = def(Format::Parquet, vec![Dt], true, Dataset::Quotes);
         assert_eq!(names(&t.partition_keys), ["dt"]);
         assert_eq!(
             t.parameters["storage.location.template"],
             "s3://market-lake/raw/stocks/quote/dt=${dt}/"
         );
-        let off = def(Format::Parquet, vec![Dt, Hour], false, RecordKind::Quote);
+        let off = def(Format::Parquet, vec![Dt, Hour], false, Dataset::Quotes);
         assert!(off.parameters.keys().all(|k| !k.starts_with("projection.")));
         assert!(!off.parameters.contains_key("storage.location.template"));
         assert_eq!(names(&off.partition_keys), ["dt", "hour"]);
@@ -633,7 +633,7 @@ mod tests {
 
     #[test]
     fn jsonl_uses_the_openx_serde_and_typed_columns() {
-        let t = def(Format::Jsonl, vec![Dt, Hour], true, RecordKind::Bar);
+        let t = def(Format::Jsonl, vec![Dt, Hour], true, Dataset::Bars);
         assert_eq!(t.name, "raw_bars");
         assert_eq!(t.serde_library, JSON_SERDE);
         assert_eq!(t.input_format, TEXT_INPUT);
@@ -646,7 +646,7 @@ mod tests {
 
     #[test]
     fn csv_skips_the_header_and_reads_text_columns() {
-        let t = def(Format::Csv, vec![Dt, Hour], false, RecordKind::Trade);
+        let t = def(Format::Csv, vec![Dt, Hour], false, Dataset::Trades);
         assert_eq!(t.serde_library, CSV_SERDE);
         assert_eq!(t.input_format, TEXT_INPUT);
         assert_eq!(t.output_format, TEXT_OUTPUT);
@@ -655,20 +655,23 @@ mod tests {
         assert_eq!(t.serde_parameters["separatorChar"], ",");
         assert_eq!(t.serde_parameters["quoteChar"], "\"");
         // Same names, same order as the CSV header the sink writes.
-        let header: Vec<&str> = columns(RecordKind::Trade).iter().map(|c| c.name).collect();
+        let header: Vec<&str> = columns(crate::record::RecordKind::Trade)
+            .iter()
+            .map(|c| c.name)
+            .collect();
         assert_eq!(names(&t.columns), header);
         assert_eq!(column(&t, "schema_version").hive_type, "int");
         for text in ["price", "event_ts", "conditions", "exchange"] {
             assert_eq!(column(&t, text).hive_type, "string", "{text}");
         }
-        let bars = def(Format::Csv, vec![Dt], false, RecordKind::Bar);
+        let bars = def(Format::Csv, vec![Dt], false, Dataset::Bars);
         // Nullable numbers come as empty cells, which OpenCSVSerde cannot parse as bigint.
         assert_eq!(column(&bars, "trade_count").hive_type, "string");
     }
 
     #[test]
     fn input_round_trips_and_equal_definitions_have_no_differences() {
-        let t = def(Format::Csv, vec![Dt, Symbol], true, RecordKind::Trade);
+        let t = def(Format::Csv, vec![Dt, Symbol], true, Dataset::Trades);
         let input = t.to_input().unwrap();
         assert_eq!(input.name(), "raw_trades");
         assert_eq!(input.table_type(), Some("EXTERNAL_TABLE"));
@@ -713,8 +716,8 @@ mod tests {
 
     #[test]
     fn a_format_change_is_a_difference() {
-        let csv = def(Format::Csv, vec![Dt, Hour], true, RecordKind::Trade);
-        let parquet = def(Format::Parquet, vec![Dt, Hour], true, RecordKind::Trade);
+        let csv = def(Format::Csv, vec![Dt, Hour], true, Dataset::Trades);
+        let parquet = def(Format::Parquet, vec![Dt, Hour], true, Dataset::Trades);
         let diffs = parquet.differences(&csv);
         let fields: Vec<&str> = diffs
             .iter()

@@ -17,6 +17,7 @@ use crate::kafka::config::Sasl;
 use crate::kafka::{KafkaConnection, SaslMechanism, Security, Tls};
 use crate::producer::config::{KafkaTarget, ProducerConfig, Tuning};
 use crate::secret::SecretSource;
+use crate::sink::bars::DerivedBars;
 use crate::sink::config::{Flush, KafkaSource, Memory, SinkConfig, SinkSettings, parse_byte_size};
 use crate::sink::format::FormatOptions;
 use crate::sink::storage::s3::{S3Settings, StaticCredentials};
@@ -136,6 +137,13 @@ pub fn render(spec: &FeedSpec, ctx: &RenderContext) -> Result<Rendered, InvalidS
             "unparseable",
         )])
     })?;
+    let bars_lateness =
+        parse_duration(&spec.sink.derived_bars.allowed_lateness).ok_or_else(|| {
+            InvalidSpec(vec![FieldError::new(
+                "spec.sink.derivedBars.allowedLateness",
+                "unparseable",
+            )])
+        })?;
     let sink = SinkConfig {
         kafka: KafkaSource {
             connection,
@@ -159,6 +167,10 @@ pub fn render(spec: &FeedSpec, ctx: &RenderContext) -> Result<Rendered, InvalidS
                 max_age,
             },
             memory: Memory::default(),
+            derived_bars: DerivedBars {
+                enabled: spec.sink.derived_bars.enabled,
+                allowed_lateness: bars_lateness,
+            },
             s3: render_s3(spec.sink.s3.as_ref(), &mut secret_env),
         },
         metrics_addr: ctx.sink_metrics,

@@ -259,6 +259,37 @@ pub struct SinkSpec {
     /// S3 settings; ignored for `file://`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Spec>,
+    /// Also write 1-minute OHLCV bars derived from the trades, as the `bars_1m` table.
+    #[serde(default)]
+    pub derived_bars: DerivedBarsSpec,
+}
+
+/// The sink's derived 1-minute bars (`sink.derivedBars`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DerivedBarsSpec {
+    /// Write `bar_1m/` (table `bars_1m`) from the trades.
+    #[serde(default)]
+    pub enabled: bool,
+    /// How long after a minute ends, in event time, its trades may still arrive, e.g. `10s`.
+    /// A minute's bar is written once a trade of the same Kafka partition is this much past
+    /// the minute's end; later trades of that minute stay out of the bar (and are counted).
+    #[serde(default = "default_allowed_lateness")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub allowed_lateness: String,
+}
+
+fn default_allowed_lateness() -> String {
+    "10s".into()
+}
+
+impl Default for DerivedBarsSpec {
+    fn default() -> Self {
+        DerivedBarsSpec {
+            enabled: false,
+            allowed_lateness: default_allowed_lateness(),
+        }
+    }
 }
 
 fn default_partition_by() -> Vec<PartitionKey> {

@@ -262,6 +262,15 @@ fn check_sink(c: &mut Checker, s: &SinkSpec) {
             format!("`{}` is not a positive duration like 60s", s.flush.max_age),
         );
     }
+    if parse_duration(&s.derived_bars.allowed_lateness).is_none() {
+        c.fail(
+            "spec.sink.derivedBars.allowedLateness",
+            format!(
+                "`{}` is not a duration like 10s",
+                s.derived_bars.allowed_lateness
+            ),
+        );
+    }
     if let Some(s3) = &s.s3 {
         if s3.kms_key_id.is_some()
             && s3.server_side_encryption != Some(ServerSideEncryption::AwsKms)

@@ -2,7 +2,8 @@
 //! partition keys as the Glue tables of `catalog::table`, over the sink's object layout
 //! (`{prefix}{kind}/dt=YYYY-MM-DD/hour=HH/{topic}+{partition}+{offset}.{ext}`).
 //!
-//! - Tables are `{database}.{tablePrefix}trades`, `...quotes`, `...bars`, the Glue database
+//! - Tables are `{database}.{tablePrefix}trades`, `...quotes`, `...bars` and `...bars_1m`
+//!   (the sink's derived 1-minute bars, folder `bar_1m/`), the Glue database
 //!   and prefix of the feed's `catalog.glue` (database `stockfeed` without one); the catalog
 //!   is called `awsdatacatalog` as in Athena, and the database is the default schema, so
 //!   `trades`, `markets.trades` and `awsdatacatalog.markets.trades` all work.
@@ -41,7 +42,7 @@ use crate::feed::{FeedSpec, RenderContext};
 use crate::record::RecordKind;
 use crate::sink::format::{ColumnType, Format, columns};
 use crate::sink::lake::LakeUrl;
-use crate::sink::layout::{PartitionBy, PartitionKey};
+use crate::sink::layout::{Dataset, PartitionBy, PartitionKey};
 use crate::sink::storage::s3::S3Settings;
 
 /// The database of a feed without `catalog.glue`.
@@ -128,13 +129,13 @@ impl LakeSource {
 
     /// `{database}.{table}` of every table, in kind order.
     pub fn table_names(&self) -> Vec<String> {
-        RecordKind::ALL
+        Dataset::ALL
             .iter()
-            .map(|kind| {
+            .map(|dataset| {
                 format!(
                     "{}.{}",
                     self.database,
-                    table_name(&self.table_prefix, *kind)
+                    table_name(&self.table_prefix, *dataset)
                 )
             })
             .collect()
@@ -202,11 +203,11 @@ impl Location {
         }
     }
 
-    /// The folder of one kind, `{root}{kind}/`.
-    fn kind_url(&self, kind: RecordKind) -> Result<ListingTableUrl, QueryError> {
+    /// The folder of one dataset, `{root}{dir}/`.
+    fn kind_url(&self, dataset: Dataset) -> Result<ListingTableUrl, QueryError> {
         let url = self
             .root_url
-            .join(&format!("{}/", kind.as_str()))
+            .join(&format!("{}/", dataset.dir()))
             .map_err(|e| QueryError::Lake(format!("{}: {e}", self.root_url)))?;
         ListingTableUrl::parse(url.as_str())
             .map_err(|e| QueryError::Lake(format!("{url}: {}", e.message())))
@@ -265,18 +266,18 @@ fn file_format(source: &LakeSource) -> Arc<dyn FileFormat> {
 pub(crate) fn table(
     source: &LakeSource,
     location: &Location,
-    kind: RecordKind,
+    dataset: Dataset,
 ) -> Result<ListingTable, QueryError> {
     let options = ListingOptions::new(file_format(source))
         .with_file_extension(source.extension())
         .with_table_partition_cols(partition_columns(&source.partition_by));
-    let config = ListingTableConfig::new(location.kind_url(kind)?)
+    let config = ListingTableConfig::new(location.kind_url(dataset)?)
         .with_listing_options(options)
-        .with_schema(Arc::new(file_schema(source.format, kind)));
+        .with_schema(Arc::new(file_schema(source.format, dataset.kind())));
     ListingTable::try_new(config).map_err(|e| {
         QueryError::Lake(format!(
             "cannot define table {}: {}",
-            table_name(&source.table_prefix, kind),
+            table_name(&source.table_prefix, dataset),
             e.message()
         ))
     })
@@ -297,7 +298,7 @@ mod tests {
         assert_eq!(file.store_url.as_str(), "file:///");
         assert_eq!(file.root.as_ref(), "tmp/lake");
         assert_eq!(
-            file.kind_url(RecordKind::Trade)
+            file.kind_url(Dataset::Trades)
                 .unwrap_or_else(|e| panic!("{e}"))
                 .as_str(),
             "file:///tmp/lake/trade/"
@@ -306,7 +307,7 @@ mod tests {
         assert_eq!(s3.store_url.as_str(), "s3://market-lake");
         assert_eq!(s3.root.as_ref(), "raw/stocks");
         assert_eq!(
-            s3.kind_url(RecordKind::Bar)
+            s3.kind_url(Dataset::Bars)
                 .unwrap_or_else(|e| panic!("{e}"))
                 .as_str(),
             "s3://market-lake/raw/stocks/bar/"
@@ -326,7 +327,8 @@ mod tests {
             [
                 "markets.nyse_trades",
                 "markets.nyse_quotes",
-                "markets.nyse_bars"
+                "markets.nyse_bars",
+                "markets.nyse_bars_1m"
             ]
         );
         let schema = file_schema(Format::Csv, RecordKind::Trade);

@@ -35,6 +35,7 @@ pub mod error;
 pub mod functions;
 pub mod lake;
 pub mod output;
+pub mod plot;
 mod s3;
 pub mod store;
 
@@ -59,7 +60,7 @@ pub use output::{OutputError, OutputFormat, ResultWriter};
 pub use store::{ScanSnapshot, ScanStats};
 
 use crate::catalog::table::table_name;
-use crate::record::RecordKind;
+use crate::sink::layout::Dataset;
 
 /// A query session over one or more lakes (the feeds of a manifest file).
 pub struct Lake {
@@ -166,11 +167,11 @@ impl Lake {
                     .register_schema(&source.database, Arc::new(MemorySchemaProvider::new()))
                     .map_err(|e| QueryError::Lake(error::one_line(&e.message())))?;
             }
-            for kind in RecordKind::ALL {
-                let table = lake::table(source, location, kind)?;
+            for dataset in Dataset::ALL {
+                let table = lake::table(source, location, dataset)?;
                 let name = TableReference::partial(
                     source.database.as_str(),
-                    table_name(&source.table_prefix, kind),
+                    table_name(&source.table_prefix, dataset),
                 );
                 ctx.register_table(name, Arc::new(table))
                     .map_err(|e| QueryError::Lake(error::one_line(&e.message())))?;

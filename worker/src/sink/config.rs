@@ -13,6 +13,7 @@
 //!   flush: {maxRecords: 100000, maxBytes: 64Mi, maxAge: 60s}
 //!   memory: {maxBufferedBytes: 256Mi, maxOpenFiles: 1000}
 //!   s3: {endpoint: http://127.0.0.1:19000, forcePathStyle: true}
+//!   derivedBars: {enabled: true, allowedLateness: 10s}   # also write bar_1m/ from trades
 //! metricsAddr: 0.0.0.0:9091
 //! ```
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::bars::DerivedBars;
 use super::format::{Format, FormatOptions};
 use super::layout::{PartitionBy, PartitionKey};
 use super::storage::s3::S3Settings;
@@ -85,6 +87,9 @@ pub struct SinkSettings {
     pub memory: Memory,
     #[serde(default)]
     pub s3: S3Settings,
+    /// 1-minute bars derived from the trades, written as their own table (`bar_1m/`).
+    #[serde(default)]
+    pub derived_bars: DerivedBars,
 }
 
 fn default_partition_by() -> Vec<PartitionKey> {

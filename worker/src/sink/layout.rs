@@ -13,6 +13,70 @@ use serde::{Deserialize, Serialize};
 
 use crate::record::{Record, RecordKind};
 
+/// The tables of a lake: one folder (and one Glue table) each. Three hold the records as
+/// consumed; `Bars1m` holds the bars the sink derives from trades (see `sink::bars`), with
+/// the bar columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dataset {
+    Trades,
+    Quotes,
+    Bars,
+    Bars1m,
+}
+
+impl Dataset {
+    pub const ALL: [Dataset; 4] = [
+        Dataset::Trades,
+        Dataset::Quotes,
+        Dataset::Bars,
+        Dataset::Bars1m,
+    ];
+
+    /// Where the records of `kind` go as consumed.
+    pub fn of(kind: RecordKind) -> Self {
+        match kind {
+            RecordKind::Trade => Dataset::Trades,
+            RecordKind::Quote => Dataset::Quotes,
+            RecordKind::Bar => Dataset::Bars,
+        }
+    }
+
+    /// The folder under the lake prefix, e.g. `trade`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Dataset::Trades => "trade",
+            Dataset::Quotes => "quote",
+            Dataset::Bars => "bar",
+            Dataset::Bars1m => "bar_1m",
+        }
+    }
+
+    /// The table name after the catalog's `tablePrefix`, e.g. `trades`.
+    pub fn table_suffix(self) -> &'static str {
+        match self {
+            Dataset::Trades => "trades",
+            Dataset::Quotes => "quotes",
+            Dataset::Bars => "bars",
+            Dataset::Bars1m => "bars_1m",
+        }
+    }
+
+    /// The kind of its rows, which fixes its columns.
+    pub fn kind(self) -> RecordKind {
+        match self {
+            Dataset::Trades => RecordKind::Trade,
+            Dataset::Quotes => RecordKind::Quote,
+            Dataset::Bars | Dataset::Bars1m => RecordKind::Bar,
+        }
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.dir())
+    }
+}
+
 /// Hive partition columns below the kind, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -67,7 +131,17 @@ pub fn partition_dir_for(
     ts: DateTime<Utc>,
     symbol: &str,
 ) -> String {
-    let mut dir = format!("{kind}/");
+    partition_dir_in(partition_by, Dataset::of(kind), ts, symbol)
+}
+
+/// The partition directory of a row of `dataset`, e.g. `bar_1m/dt=2026-11-26/hour=14/`.
+pub fn partition_dir_in(
+    partition_by: &PartitionBy,
+    dataset: Dataset,
+    ts: DateTime<Utc>,
+    symbol: &str,
+) -> String {
+    let mut dir = format!("{}/", dataset.dir());
     for key in partition_by.keys() {
         match key {
             PartitionKey::Dt => dir.push_str(&format!(
@@ -86,6 +160,11 @@ pub fn partition_dir_for(
 /// The object name of one file of a segment.
 pub fn file_name(topic: &str, partition: i32, start_offset: i64, extension: &str) -> String {
     format!("{topic}+{partition}+{start_offset:020}.{extension}")
+}
+
+/// The key of the derived-bar state of a partition as of `offset` (see `sink::bars`).
+pub fn bar_state_key(topic: &str, partition: i32, offset: i64) -> String {
+    format!("_stockfeed/bars/{topic}/{partition}/{offset:020}.json")
 }
 
 /// The key of a segment's manifest, relative to the lake prefix.
@@ -115,6 +194,14 @@ mod tests {
         assert_eq!(
             partition_dir_for(&by, RecordKind::Quote, midnight, "X"),
             "quote/dt=2026-11-27/"
+        );
+        assert_eq!(
+            partition_dir_in(&by, Dataset::Bars1m, midnight, "X"),
+            "bar_1m/dt=2026-11-27/"
+        );
+        assert_eq!(
+            bar_state_key("stocks", 3, 42),
+            "_stockfeed/bars/stocks/3/00000000000000000042.json"
         );
         assert_eq!(
             file_name("stocks", 3, 42, "parquet"),

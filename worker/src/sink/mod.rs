@@ -1,5 +1,6 @@
 //! The sink mode: a StockFeed's topic into the lake, exactly once (see `run.rs`).
 
+pub mod bars;
 pub mod config;
 pub mod consumer;
 pub mod format;

@@ -27,13 +27,16 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::bars::{BarState, DerivedBars};
 use super::config::SinkConfig;
 use super::consumer::{RebalanceEvent, SinkContext};
 use super::format::{self, Format, FormatOptions};
 use super::lake::LakeUrl;
-use super::layout::{PartitionBy, manifest_key};
+use super::layout::{
+    Dataset, PartitionBy, bar_state_key, file_name, manifest_key, partition_dir_in,
+};
 use super::manifest::Manifest;
-use super::segment::Segment;
+use super::segment::{PlannedFile, Segment};
 use super::storage::{ObjectStore, PutOutcome, StoreError};
 use crate::kafka::decode_message;
 use crate::metrics::{ErrorLabels, KindLabels, ProducerMetrics, SinkMetrics};
@@ -66,6 +69,8 @@ pub struct SinkSummary {
     pub files_written: u64,
     pub segments: u64,
     pub dead_letters: u64,
+    /// Rows written to the derived `bar_1m/` table.
+    pub derived_bars: u64,
 }
 
 /// Shared with `/readyz`: ready once the consumer has joined its group.
@@ -102,6 +107,11 @@ struct Sink {
     next_start: HashMap<i32, i64>,
     /// Newest event time seen per partition, for the lateness metric.
     newest_event: HashMap<i32, chrono::DateTime<Utc>>,
+    /// `sink.derivedBars` when enabled.
+    bars: Option<DerivedBars>,
+    /// Each partition's open bars and the offset they are valid at (the end of the last
+    /// segment written), so the next segment need not read them back from the lake.
+    bar_states: HashMap<i32, (i64, BarState)>,
     summary: SinkSummary,
 }
 
@@ -156,8 +166,11 @@ pub async fn run_sink(
         segments: HashMap::new(),
         next_start: HashMap::new(),
         newest_event: HashMap::new(),
+        bars: None,
+        bar_states: HashMap::new(),
         summary: SinkSummary::default(),
     };
+    sink.bars = Some(sink.config.sink.derived_bars).filter(|b| b.enabled);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // Reading and JSON decoding run in their own task, ahead of the bookkeeping and writing
     // done here, so the two use both cores. Rebalance events travel in the same channel, in
@@ -339,6 +352,7 @@ impl Sink {
                         }
                         self.next_start.remove(&p);
                         self.newest_event.remove(&p);
+                        self.bar_states.remove(&p);
                     }
                 }
                 RebalanceEvent::Assigned(_) => readiness
@@ -536,6 +550,10 @@ impl Sink {
             }
         }
 
+        let derived = match self.bars {
+            Some(bars) => Some(self.derive_bars(bars, &seg, extension).await?),
+            None => None,
+        };
         // Freshness is measured against the write, taken before the records move on.
         let now = Utc::now();
         for (_, record) in &seg.records {
@@ -545,7 +563,12 @@ impl Sink {
         }
         // Encode every file of the segment on the blocking pool (in parallel, and off the
         // consuming thread), then write them concurrently.
-        let files = seg.take_plan(&self.topic, &self.partition_by, extension);
+        let mut files = seg.take_plan(&self.topic, &self.partition_by, extension);
+        let mut bar_state = None;
+        if let Some((bar_files, state)) = derived {
+            files.extend(bar_files);
+            bar_state = Some(state);
+        }
         let (format, options) = (self.format, self.format_options.clone());
         let encodings = files.into_iter().map(|mut file| {
             let options = options.clone();
@@ -555,7 +578,7 @@ impl Sink {
                         kind: file.kind,
                         message: e.to_string(),
                     })?;
-                Ok::<_, SinkError>((file.key, file.kind, encoded))
+                Ok::<_, SinkError>((file.key, file.dataset, encoded))
             })
         });
         let mut writes = Vec::new();
@@ -592,9 +615,9 @@ impl Sink {
             }
         }))
         .await?;
-        for ((_, kind, encoded), outcome) in writes.iter().zip(outcomes) {
+        for ((_, dataset, encoded), outcome) in writes.iter().zip(outcomes) {
             let labels = KindLabels {
-                kind: kind.to_string(),
+                kind: dataset.to_string(),
             };
             match outcome {
                 PutOutcome::Created => {
@@ -612,7 +635,29 @@ impl Sink {
                 .records_written
                 .get_or_create(&labels)
                 .inc_by(encoded.rows as u64);
-            self.summary.records_written += encoded.rows as u64;
+            if *dataset == Dataset::Bars1m {
+                self.summary.derived_bars += encoded.rows as u64;
+            } else {
+                self.summary.records_written += encoded.rows as u64;
+            }
+        }
+        if let Some(state) = bar_state {
+            // Saved before the commit: whoever continues at `end` must find it.
+            let key = bar_state_key(&self.topic, partition, end);
+            let bytes = state.to_bytes();
+            self.retry("put bar state", || {
+                self.store
+                    .put_if_absent(&key, bytes.clone(), "application/json")
+            })
+            .await?;
+            self.metrics.bars_open.set(
+                self.bar_states
+                    .values()
+                    .map(|(_, s)| s.open_bars())
+                    .sum::<usize>() as i64
+                    + state.open_bars() as i64,
+            );
+            self.bar_states.insert(partition, (end, state));
         }
         if self.dlq_pending {
             self.dlq
@@ -630,6 +675,77 @@ impl Sink {
             .observe(started.elapsed().as_secs_f64());
         self.update_gauges();
         Ok(())
+    }
+
+    /// Folds a segment's trades into its partition's bar state (as of the segment's start) and
+    /// plans the files of the bars it closes, named after the segment like its other files.
+    async fn derive_bars(
+        &mut self,
+        bars: DerivedBars,
+        seg: &Segment,
+        extension: &str,
+    ) -> Result<(Vec<PlannedFile>, BarState), SinkError> {
+        let mut state = self.bar_state_at(seg.partition, seg.start).await?;
+        let lateness = chrono::Duration::from_std(bars.allowed_lateness)
+            .map_err(|e| SinkError::Config(format!("sink.derivedBars.allowedLateness: {e}")))?;
+        let folded = state.fold(seg.records.iter().map(|(_, r)| r), lateness);
+        self.metrics.bar_late_trades.inc_by(folded.late_trades);
+        if folded.unrepresentable > 0 {
+            tracing::warn!(
+                partition = seg.partition,
+                bars = folded.unrepresentable,
+                "bars with a volume beyond DECIMAL(18, 8) left out of bar_1m"
+            );
+        }
+        let name = file_name(&self.topic, seg.partition, seg.start, extension);
+        let mut files: Vec<PlannedFile> = Vec::new();
+        for bar in folded.closed {
+            let dir = partition_dir_in(
+                &self.partition_by,
+                Dataset::Bars1m,
+                bar.event_ts,
+                bar.symbol.as_str(),
+            );
+            let key = format!("{dir}{name}");
+            let record = crate::record::Record::Bar(bar);
+            match files.iter_mut().find(|f| f.key == key) {
+                Some(file) => file.records.push(record),
+                None => files.push(PlannedFile {
+                    key,
+                    dataset: Dataset::Bars1m,
+                    kind: RecordKind::Bar,
+                    records: vec![record],
+                }),
+            }
+        }
+        Ok((files, state))
+    }
+
+    /// The bar state of a partition as of `offset`: kept from the previous segment, or saved
+    /// in the lake by whoever wrote the segment ending there.
+    async fn bar_state_at(&mut self, partition: i32, offset: i64) -> Result<BarState, SinkError> {
+        if let Some((at, state)) = self.bar_states.remove(&partition)
+            && at == offset
+        {
+            return Ok(state);
+        }
+        let key = bar_state_key(&self.topic, partition, offset);
+        let bytes = self.retry("get bar state", || self.store.get(&key)).await?;
+        Ok(match bytes.map(|b| BarState::parse(&b)) {
+            Some(Ok(Some(state))) => state,
+            Some(Ok(None)) | Some(Err(_)) => {
+                tracing::warn!(partition, offset, %key, "unreadable bar state; bars start afresh here");
+                BarState::default()
+            }
+            None => {
+                tracing::info!(
+                    partition,
+                    offset,
+                    "no saved bar state at this offset (first segment, or bars newly enabled); bars start here"
+                );
+                BarState::default()
+            }
+        })
     }
 
     fn commit(&self, partition: i32, end: i64, mode: CommitMode) {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
-use super::layout::{PartitionBy, file_name, partition_dir};
+use super::layout::{Dataset, PartitionBy, file_name, partition_dir};
 use crate::record::{Record, RecordKind};
 
 #[derive(Debug)]
@@ -31,6 +31,7 @@ pub struct Segment {
 /// The files of a segment, in key order, with their records.
 pub struct PlannedFile {
     pub key: String,
+    pub dataset: Dataset,
     pub kind: RecordKind,
     pub records: Vec<Record>,
 }
@@ -143,6 +144,7 @@ impl Segment {
                         dir,
                         PlannedFile {
                             key,
+                            dataset: Dataset::of(kind),
                             kind,
                             records: vec![record],
                         },

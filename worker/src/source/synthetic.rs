@@ -45,6 +45,25 @@ pub struct SyntheticConfig {
     /// Annualised volatility of the mid price (0.3 = 30 %).
     #[serde(default = "default_volatility")]
     pub volatility: f64,
+    /// Mean simulated time between records, e.g. `1ms`; default `1 / rate` (10 µs when
+    /// unlimited). Lets an unlimited run cover minutes of event time, so minute bars close.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub mean_gap: Option<std::time::Duration>,
+    /// Start the simulated clock this long before start-up, e.g. `1h` (instead of `startTime`).
+    /// With `meanGap` the clock then runs fast until it reaches the wall clock, and never
+    /// passes it: an hour of history in a minute, then live ticks.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "humantime_serde::option"
+    )]
+    #[schemars(with = "Option<String>")]
+    pub start_ago: Option<std::time::Duration>,
 }
 
 fn default_seed() -> u64 {
@@ -68,6 +87,8 @@ impl Default for SyntheticConfig {
             start_time: None,
             kinds: all_kinds(),
             volatility: default_volatility(),
+            mean_gap: None,
+            start_ago: None,
         }
     }
 }
@@ -145,6 +166,9 @@ pub struct Generator {
     symbols: Vec<SymbolState>,
     clock: DateTime<Utc>,
     mean_gap_secs: f64,
+    /// `meanGap` was given: the clock runs at its own speed but never ahead of the wall clock
+    /// (records from the future would be refused downstream).
+    catch_up: bool,
     volatility: f64,
     kinds: Vec<RecordKind>,
     burst_left: u32,
@@ -163,15 +187,17 @@ impl Generator {
                 bar: None,
             })
             .collect();
-        let mean_gap_secs = match config.rate {
-            Rate::PerSecond(n) => 1.0 / n as f64,
-            Rate::Unlimited => 1e-5,
+        let mean_gap_secs = match (config.mean_gap, config.rate) {
+            (Some(gap), _) if !gap.is_zero() => gap.as_secs_f64(),
+            (_, Rate::PerSecond(n)) => 1.0 / n as f64,
+            (_, Rate::Unlimited) => 1e-5,
         };
         Generator {
             rng,
             symbols,
             clock: start,
             mean_gap_secs,
+            catch_up: config.mean_gap.is_some(),
             volatility: config.volatility,
             kinds: config.kinds.clone(),
             burst_left: 0,
@@ -205,7 +231,11 @@ impl Generator {
                 .unwrap_or(self.mean_gap_secs)
         };
         let step = TimeDelta::nanoseconds((gap * 1e9).max(1.0) as i64);
-        self.clock += step;
+        self.clock = if self.catch_up {
+            (self.clock + step).min(ingest).max(self.clock)
+        } else {
+            self.clock + step
+        };
         let index = self.rng.random_range(0..self.symbols.len());
         let z: f64 = self.rng.sample(StandardNormal);
         let dt = gap / TRADING_SECONDS_PER_YEAR;
@@ -371,6 +401,9 @@ impl SyntheticSource {
         if tickers.is_empty() {
             return Err(bad("no tickers to generate"));
         }
+        if config.start_time.is_some() && config.start_ago.is_some() {
+            return Err(bad("give startTime or startAgo, not both"));
+        }
         if config.kinds.is_empty() {
             return Err(bad(
                 "kinds is empty; give at least one of trade, quote, bar",
@@ -392,7 +425,13 @@ impl Source for SyntheticSource {
 
     fn run(self: Box<Self>, out: Emitter) -> BoxFuture<'static, Result<(), SourceError>> {
         Box::pin(async move {
-            let start = self.config.start_time.unwrap_or_else(Utc::now);
+            let start = match (self.config.start_time, self.config.start_ago) {
+                (Some(t), _) => t,
+                (None, Some(ago)) => {
+                    Utc::now() - TimeDelta::from_std(ago).unwrap_or(TimeDelta::zero())
+                }
+                (None, None) => Utc::now(),
+            };
             let mut generator = Generator::new(&self.config, &self.tickers, start);
             out.set_health(super::SourceHealth::Ready);
             let began = tokio::time::Instant::now();

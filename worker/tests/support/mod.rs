@@ -7,6 +7,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers report failure by panicking
 
+pub mod bars;
 pub mod provider_server;
 pub mod python;
 

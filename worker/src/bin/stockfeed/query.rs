@@ -6,25 +6,33 @@
 //! stockfeed query -f feed.yaml --file examples/sql/ohlcv_1m.sql --format csv
 //! stockfeed query --lake s3://market-lake/raw/stocks/ --lake-format parquet --partition-by dt,hour \
 //!     --database markets --s3-endpoint http://127.0.0.1:19000 --s3-path-style "SHOW TABLES"
+//! stockfeed query -f feed.yaml --plot aapl.png --symbol AAPL [--since 2026-11-26T14:30]
+//! stockfeed query -f feed.yaml --plot aapl.svg "SELECT bar_start, open, high, low, close, volume ..."
 //! ```
+//!
+//! `--plot` draws a candlestick chart instead of printing rows (`stockfeed_worker::query::plot`):
+//! without SQL, of `--symbol`'s rows in the lake's `bars_1m` table; with SQL, of its result.
+//! Standard output then gets one line saying what was written where.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
 use stockfeed_worker::feed::FeedManifest;
+use stockfeed_worker::query::plot::{self, PlotError, Series, Window};
 use stockfeed_worker::query::{Lake, LakeSource, OutputFormat, QueryError, ResultWriter};
+use stockfeed_worker::record::Symbol;
 use stockfeed_worker::sink::format::Format;
 use stockfeed_worker::sink::layout::{PartitionBy, PartitionKey};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("lake-source").required(true).args(["feed", "lake"]))]
-#[command(group = clap::ArgGroup::new("sql-source").required(true).args(["sql", "file"]))]
+#[command(group = clap::ArgGroup::new("sql-source").args(["sql", "file"]))]
 pub struct QueryArgs {
-    /// The SQL statement (one; a trailing `;` is fine).
+    /// The SQL statement (one; a trailing `;` is fine). Optional with --plot --symbol.
     sql: Option<String>,
     /// Read the statement from this file instead (`-` for standard input).
     #[arg(long, value_name = "SQL_FILE")]
@@ -37,11 +45,33 @@ pub struct QueryArgs {
     #[arg(long, requires = "feed")]
     name: Option<String>,
     /// Output: an aligned table, CSV with a header, or JSON lines.
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Table, conflicts_with = "plot")]
     format: Output,
     /// Print what the query read (files, bytes, requests) to standard error.
     #[arg(long)]
     stats: bool,
+
+    /// Draw a candlestick chart with volume to this file (.png or .svg) instead of printing
+    /// rows: of --symbol's 1-minute bars (table bars_1m) when no SQL is given, otherwise of the
+    /// result, which needs a time column (event_ts, minute, bar_start, start or ts) and open,
+    /// high, low, close, volume. Text needs a TrueType font: STOCKFEED_FONT or DejaVu Sans.
+    #[arg(
+        long,
+        value_name = "FILE.png|FILE.svg",
+        conflicts_with = "athena",
+        help_heading = "Chart"
+    )]
+    plot: Option<PathBuf>,
+    /// The symbol to chart (its bars_1m rows); with SQL, the name in the chart's title (which
+    /// must match the result's symbol column, if it has one).
+    #[arg(long, value_parser = parse_symbol, requires = "plot", help_heading = "Chart")]
+    symbol: Option<Symbol>,
+    /// Only bars starting at or after this time (UTC): 2026-11-26, 2026-11-26T14:30 or RFC 3339.
+    #[arg(long, value_parser = plot::parse_instant, requires = "symbol", conflicts_with = "sql-source", help_heading = "Chart")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only bars starting before this time (UTC), same forms as --since.
+    #[arg(long, value_parser = plot::parse_instant, requires = "symbol", conflicts_with = "sql-source", help_heading = "Chart")]
+    until: Option<chrono::DateTime<chrono::Utc>>,
 
     /// Run the SQL in Amazon Athena instead of the embedded engine, against the StockFeed's Glue
     /// database (or --database with --lake); credentials and region from the AWS chain.
@@ -133,16 +163,28 @@ enum PartitionArg {
     Symbol,
 }
 
+fn parse_symbol(text: &str) -> Result<Symbol, String> {
+    Symbol::new(text).map_err(|e| format!("symbol {e}"))
+}
+
 pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let sql = match (&args.sql, &args.file) {
-        (Some(sql), _) => sql.clone(),
+        (Some(sql), _) => Some(sql.clone()),
         (None, Some(path)) if path.as_os_str() == "-" => {
-            std::io::read_to_string(std::io::stdin()).context("cannot read SQL from stdin")?
+            Some(std::io::read_to_string(std::io::stdin()).context("cannot read SQL from stdin")?)
         }
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read SQL file {}", path.display()))?,
-        (None, None) => anyhow::bail!("give the SQL as an argument or with --file"),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read SQL file {}", path.display()))?,
+        ),
+        (None, None) => None,
     };
+    if let Some(path) = &args.plot {
+        return chart(&args, path, sql).await;
+    }
+    let sql = sql.context(
+        "give the SQL as an argument or with --file (or --plot FILE --symbol SYMBOL for a chart)",
+    )?;
     if args.athena {
         return athena(&args, sql).await;
     }
@@ -165,18 +207,80 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
     writer.finish()?.flush()?;
 
     if args.stats {
-        let s = lake.stats().snapshot();
-        eprintln!(
-            "read {} file{}, {} bytes in {} request{} ({} listing{})",
-            s.files.len(),
-            if s.files.len() == 1 { "" } else { "s" },
-            s.bytes,
-            s.requests,
-            if s.requests == 1 { "" } else { "s" },
-            s.lists,
-            if s.lists == 1 { "" } else { "s" },
+        print_stats(&lake);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_stats(lake: &Lake) {
+    let s = lake.stats().snapshot();
+    eprintln!(
+        "read {} file{}, {} bytes in {} request{} ({} listing{})",
+        s.files.len(),
+        if s.files.len() == 1 { "" } else { "s" },
+        s.bytes,
+        s.requests,
+        if s.requests == 1 { "" } else { "s" },
+        s.lists,
+        if s.lists == 1 { "" } else { "s" },
+    );
+}
+
+/// `--plot`: the chart of `--symbol`'s derived bars (no SQL) or of the SQL's result, written to
+/// `path`; one line on standard output says what was drawn.
+async fn chart(args: &QueryArgs, path: &Path, sql: Option<String>) -> anyhow::Result<ExitCode> {
+    // What can fail without reading the lake fails first: the file name and the font.
+    plot::ChartFormat::from_path(path)?;
+    plot::register_font()?;
+    let sources = sources(args)?;
+    let (sql, no_rows) = match sql {
+        Some(sql) => (sql, PlotError::NoRows),
+        None => {
+            let symbol = args.symbol.as_ref().context(
+                "--plot without SQL draws a symbol's 1-minute bars: give --symbol SYMBOL \
+                 (or the SQL to plot)",
+            )?;
+            let [source] = sources.as_slice() else {
+                anyhow::bail!(
+                    "the manifest holds {} StockFeeds; choose the one to plot with --name",
+                    sources.len()
+                );
+            };
+            let window = Window {
+                since: args.since,
+                until: args.until,
+            };
+            let no_bars = PlotError::NoBars {
+                symbol: symbol.to_string(),
+                window: window.to_string(),
+                lake: source.url.clone(),
+            };
+            (plot::bars_sql(source, symbol, &window), no_bars)
+        }
+    };
+    let lake = Lake::open_all(sources).await?;
+    let (schema, batches) = lake.collect(&sql).await?;
+    if args.stats {
+        print_stats(&lake);
+    }
+    let series = Series::from_batches(&schema, &batches)?;
+    if let (Some(wanted), Some(found)) = (&args.symbol, &series.symbol) {
+        anyhow::ensure!(
+            wanted.as_str() == found,
+            "--symbol {wanted}, but the result's symbol column holds {found}"
         );
     }
+    if series.candles.is_empty() {
+        return Err(no_rows.into());
+    }
+    let info = plot::plot(path, series, args.symbol.as_ref().map(Symbol::as_str))?;
+    println!(
+        "wrote {} ({} bar{}): {}",
+        path.display(),
+        info.bars,
+        if info.bars == 1 { "" } else { "s" },
+        info.title()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
