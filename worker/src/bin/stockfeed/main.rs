@@ -56,8 +56,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
-    /// Run SQL over a StockFeed's lake (local or S3) with the embedded engine; tables are named
-    /// as in its Glue catalog (`{database}.{tablePrefix}trades`, `quotes`, `bars`).
+    /// Run SQL over a StockFeed's lake (local or S3) with the embedded engine, or draw a chart
+    /// with --plot; tables are named as in its Glue catalog (`{database}.{tablePrefix}trades`,
+    /// `quotes`, `bars`, `bars_1m`).
     Query(Box<query::QueryArgs>),
     /// Check a JSON-lines file of records; prints one line per invalid record and exits 1 if any.
     Validate {
