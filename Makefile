@@ -74,3 +74,11 @@ bench-sink:
 	hack/kafka.sh start
 	hack/s3.sh start
 	cargo bench -p stockfeed-worker --bench sink_throughput
+
+## Chaos (issue #8): a pipeline under each fault (broker and S3 down 30 s, sink and producer
+## SIGKILLed 20 times, provider 429/5xx and dropped WebSockets, tc netem where available,
+## operator killed mid-reconcile of 50 StockFeeds); every produced id in the lake exactly once.
+## Not part of `make test`. `hack/chaos.sh NAME...` runs some scenarios only.
+.PHONY: chaos
+chaos:
+	hack/chaos.sh

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers report failure by panicking
 
 pub mod bars;
+pub mod chaos;
 pub mod provider_server;
 pub mod python;
 
