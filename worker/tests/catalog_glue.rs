@@ -262,7 +262,8 @@ async fn ensure_creates_everything_and_a_second_ensure_writes_nothing() {
         [
             "s3://market-lake/raw/stocks/trade/",
             "s3://market-lake/raw/stocks/quote/",
-            "s3://market-lake/raw/stocks/bar/"
+            "s3://market-lake/raw/stocks/bar/",
+            "s3://market-lake/raw/stocks/bar_1m/"
         ]
     );
     for t in targets {
@@ -606,6 +607,7 @@ async fn missing_entities_are_not_errors_and_are_recreated() {
             Change::Unchanged,
             Change::Unchanged,
             Change::Created,
+            Change::Unchanged,
             Change::Unchanged,
             Change::Created
         ],

@@ -610,7 +610,7 @@ async fn invalid_sql_and_missing_tables_are_named() {
     assert_eq!(
         err.to_string(),
         "table `stockfeed.trade` does not exist; the lake has stockfeed.trades, \
-         stockfeed.quotes, stockfeed.bars"
+         stockfeed.quotes, stockfeed.bars, stockfeed.bars_1m"
     );
     let err = lake
         .plan("SELECT nope FROM trades WHERE dt = '2026-11-26'")
