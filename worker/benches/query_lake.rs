@@ -175,6 +175,7 @@ import duckdb
 lake, runs = sys.argv[1], int(sys.argv[2])
 queries = json.loads(sys.stdin.read())
 con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+con.sql("SET enable_progress_bar = false")  # it draws on stdout, which carries the JSON
 # Partition values as strings, as Glue and `stockfeed query` have them.
 con.sql(f"CREATE VIEW trades AS SELECT * FROM read_parquet('{lake}/trade/*/*/*.parquet', hive_partitioning=true, hive_types_autocast=false)")
 out = {}
@@ -227,7 +228,9 @@ fn run_duckdb(lake_dir: &Path, runs: usize) -> serde_json::Value {
     }
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "DuckDB run failed");
-    serde_json::from_slice(&out.stdout).unwrap()
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("DuckDB printed {stdout:?}: {e}"))
 }
 
 #[tokio::main(flavor = "multi_thread")]
