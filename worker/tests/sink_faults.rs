@@ -24,7 +24,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use prometheus_client::registry::Registry;
 use rand::{RngExt, SeedableRng};
 use stockfeed_worker::kafka::KafkaConnection;
@@ -50,21 +49,6 @@ fn hack(script: &str, action: &str) {
         .status()
         .expect("run hack script");
     assert!(status.success(), "hack/{script} {action} failed");
-}
-
-async fn s3_client() -> aws_sdk_s3::Client {
-    let (access, secret) = support::s3_credentials();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(support::s3_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build(),
-    )
 }
 
 fn spawn_sink(config: &std::path::Path) -> Child {
@@ -108,7 +92,7 @@ fn write_config(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
     let bootstrap = support::require_kafka();
-    let s3 = s3_client().await;
+    let s3 = support::s3_client().await;
     s3.list_buckets()
         .send()
         .await

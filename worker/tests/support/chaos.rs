@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use chrono::{DateTime, SubsecRound, Utc};
 use stockfeed_worker::record::{Record, RecordId, Symbol};
 use stockfeed_worker::source::synthetic::{Generator, Rate, SyntheticConfig};
@@ -469,20 +468,7 @@ fn committed_and_high(
         .collect()
 }
 
-pub async fn s3_client() -> aws_sdk_s3::Client {
-    let (access, secret) = super::s3_credentials();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(super::s3_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(access, secret, None, None, "chaos"))
-        .load()
-        .await;
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(true)
-            .build(),
-    )
-}
+pub use super::s3_client;
 
 // ---- the lake, and the comparison with what was produced ------------------------------------
 

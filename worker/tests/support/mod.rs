@@ -452,3 +452,20 @@ pub fn read_jsonl_lake(root: &std::path::Path) -> Vec<(String, Vec<Record>)> {
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
+
+/// A client of the S3-compatible test server (path-style, the test credentials).
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let (access, secret) = s3_credentials();
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(s3_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    )
+}
