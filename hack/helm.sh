@@ -41,27 +41,6 @@ helm_ldflags() {
   echo "$flags"
 }
 
-# go_env: a Go build that depends on nothing of the user's GOPATH, go.work or GOFLAGS (the same
-# module and build caches as hack/kube.sh).
-go_env() {
-  export GOMODCACHE="$CACHE_DIR/go/mod" GOCACHE="$CACHE_DIR/go/build"
-  export GOFLAGS="-trimpath -mod=readonly -modcacherw -buildvcs=false"
-  export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-  unset GOOS GOARCH
-}
-
-check_go() {
-  local need have
-  need="$(awk '$1 == "go" { print $2 }' "$HELM_MOD/go.mod")"
-  command -v go >/dev/null || die "helm: go is missing; building Helm $HELM_VERSION needs Go $need or newer"
-  have="$(cd / && go env GOVERSION 2>/dev/null)" || have=""
-  have="${have#go}"
-  have="${have%% *}"
-  if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
-    die "helm: go ${have:-of unknown version} found; building Helm $HELM_VERSION needs Go $need or newer (hack/helm/go.mod)"
-  fi
-}
-
 # build_key: changes whenever what would be built changes.
 build_key() {
   (cat "$HELM_MOD/go.mod" "$HELM_MOD/go.sum"
@@ -77,7 +56,7 @@ fetch() {
     return 0
   fi
   go_env
-  check_go
+  require_go "helm: building Helm $HELM_VERSION" "$HELM_MOD/go.mod"
   mkdir -p "$CACHE_DIR/helm" "$RUN_DIR"
   local log="$RUN_DIR/helm-build.log" t0=$SECONDS
   # Built into a temporary dir and moved into place whole: an interrupted build leaves no

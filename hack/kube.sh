@@ -61,31 +61,6 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 ETCD_LDFLAGS="-s -w"
 
-# go_env: a Go build that depends on nothing of the user's GOPATH, go.work or GOFLAGS.
-go_env() {
-  export GOMODCACHE="$CACHE_DIR/go/mod" GOCACHE="$CACHE_DIR/go/build"
-  # -modcacherw: so `rm -rf ~/.cache/stockfeed/go` works; -buildvcs=false: the etcd main
-  # package lives in this git clone, and a dirty tree must not change the binary.
-  export GOFLAGS="-trimpath -mod=readonly -modcacherw -buildvcs=false"
-  export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-  unset GOOS GOARCH
-}
-
-# check_go: dies in one line when go is missing or older than both go.mod files need (after
-# go_env, so it sees the toolchain the build will use).
-check_go() {
-  local need have
-  need="$(awk '$1 == "go" { print $2 }' "$K8S_MOD/go.mod" "$ETCD_MOD/go.mod" | sort -V | tail -n1)"
-  command -v go >/dev/null \
-    || die "kube: go is missing; building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION needs Go $need or newer"
-  have="$(cd / && go env GOVERSION 2>/dev/null)" || have=""
-  have="${have#go}"
-  have="${have%% *}"
-  if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
-    die "kube: go ${have:-of unknown version} found; building Kubernetes $K8S_VERSION needs Go $need or newer (hack/kube/kubernetes/go.mod)"
-  fi
-}
-
 # build_key: changes whenever what would be built changes.
 build_key() {
   (cat "$K8S_MOD/go.mod" "$K8S_MOD/go.sum" "$ETCD_MOD/go.mod" "$ETCD_MOD/go.sum" "$ETCD_MOD"/*.go
@@ -101,7 +76,7 @@ fetch() {
     return 0
   fi
   go_env
-  check_go
+  require_go "kube: building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION" "$K8S_MOD/go.mod" "$ETCD_MOD/go.mod"
   mkdir -p "$STATE" "$CACHE_DIR/kube"
   local log="$STATE/build.log" t0=$SECONDS
   # Built into a temporary dir and moved into place whole: an interrupted build leaves no

@@ -146,3 +146,30 @@ python_venv() {
   fi
   echo "$venv"
 }
+
+# go_env: a Go build that depends on nothing of the user's GOPATH, go.work or GOFLAGS, with one
+# module and build cache for every tool built from source (hack/kube.sh, hack/helm.sh).
+go_env() {
+  export GOMODCACHE="$CACHE_DIR/go/mod" GOCACHE="$CACHE_DIR/go/build"
+  # -modcacherw: so `rm -rf ~/.cache/stockfeed/go` works; -buildvcs=false: main packages may
+  # live in this git clone, and a dirty tree must not change the binary.
+  export GOFLAGS="-trimpath -mod=readonly -modcacherw -buildvcs=false"
+  export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+  unset GOOS GOARCH
+}
+
+# require_go WHAT GO.MOD...: dies in one line when go is missing or older than the newest `go`
+# line of the given go.mod files (call after go_env, so it sees the toolchain the build uses).
+# WHAT names the build in the message, e.g. "kube: building Kubernetes v1.37.2".
+require_go() {
+  local what="$1" need have
+  shift
+  need="$(awk '$1 == "go" { print $2 }' "$@" | sort -V | tail -n1)"
+  command -v go >/dev/null || die "$what needs Go $need or newer; go is missing"
+  have="$(cd / && go env GOVERSION 2>/dev/null)" || have=""
+  have="${have#go}"
+  have="${have%% *}"
+  if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
+    die "$what needs Go $need or newer ($*); found go ${have:-of unknown version}"
+  fi
+}

@@ -318,21 +318,6 @@ spec:
     )
 }
 
-fn apply_feed(ns: &str, manifest: &str) {
-    kubectl_ok(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=test-user",
-            "-n",
-            ns,
-            "-f",
-            "-",
-        ],
-        Some(manifest),
-    );
-}
-
 fn condition(feed: &StockFeed, type_: &str) -> Option<(String, String)> {
     feed.status
         .as_ref()?
@@ -598,7 +583,7 @@ async fn cluster_wide_install_reconciles_under_its_identity_and_nothing_more() {
     // Sufficient: the operator, as the chart runs it, under that identity.
     let mut operator = OperatorProcess::start(&admin, &release, &identity_path, dir.path()).await;
     let topic = format!("{feed_ns}.quotes");
-    apply_feed(&feed_ns, &feed_manifest("quotes", &topic, 2));
+    apply_as_user(&feed_ns, &feed_manifest("quotes", &topic, 2));
     let feeds: Api<StockFeed> = Api::namespaced(admin.clone(), &feed_ns);
     wait_condition(&operator, &feeds, "quotes", "TopicReady", |c| c.0 == "True").await;
     // The Secret lookup worked: the producer waits for its pods, not for a Secret.
@@ -635,7 +620,7 @@ async fn cluster_wide_install_reconciles_under_its_identity_and_nothing_more() {
     wait_condition(&operator, &feeds, "quotes", "Ready", |c| c.0 == "True").await;
 
     // Scaling down deletes a shard.
-    apply_feed(&feed_ns, &feed_manifest("quotes", &topic, 1));
+    apply_as_user(&feed_ns, &feed_manifest("quotes", &topic, 1));
     within(&operator, "shard 1 deleted", || async {
         Api::<Deployment>::namespaced(admin.clone(), &feed_ns)
             .get_opt("quotes-producer-1")
@@ -751,7 +736,7 @@ async fn namespaced_install_is_confined_to_its_namespace() {
 
     let mut operator = OperatorProcess::start(&admin, &release, &identity_path, dir.path()).await;
     create_lake_secret(&ns);
-    apply_feed(&ns, &feed_manifest("trades", &format!("{ns}.trades"), 1));
+    apply_as_user(&ns, &feed_manifest("trades", &format!("{ns}.trades"), 1));
     let feeds: Api<StockFeed> = Api::namespaced(admin.clone(), &ns);
     wait_condition(&operator, &feeds, "trades", "TopicReady", |c| c.0 == "True").await;
     let uid = feeds.get("trades").await.unwrap().uid().unwrap();

@@ -37,21 +37,6 @@ spec:
     )
 }
 
-fn apply(ns: &str, manifest: &str) {
-    kubectl_ok(
-        &[
-            "apply",
-            "--server-side",
-            "--field-manager=test-user",
-            "-n",
-            ns,
-            "-f",
-            "-",
-        ],
-        Some(manifest),
-    );
-}
-
 fn condition(feed: &StockFeed, type_: &str) -> Option<(String, String, String)> {
     feed.status
         .as_ref()?
@@ -165,7 +150,7 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
         "  catalog:\n    glue: {{database: {db}, endpoint: \"{}\", region: us-east-1, crawler: {{enabled: true, schedule: 'cron(0/15 * * * ? *)', roleArn: 'arn:aws:iam::123456789012:role/glue-crawler'}}}}\n  workers: {{producer: {{replicas: 2}}, sink: {{replicas: 1}}}}\n",
         moto_endpoint()
     );
-    apply(&ns, &feed_manifest("prices", &topic, &glue));
+    apply_as_user(&ns, &feed_manifest("prices", &topic, &glue));
     let feeds: Api<StockFeed> = Api::namespaced(client.clone(), &ns);
 
     // Every child, owned by the StockFeed.
@@ -297,7 +282,7 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     wait_condition(&feeds, "prices", "Ready", |c| c.0 == "True").await;
 
     // Update: new tickers → new ConfigMap content and a new hash on the pod templates.
-    apply(
+    apply_as_user(
         &ns,
         &feed_manifest("prices", &topic, &glue).replace("IBM]", "IBM, ORCL]"),
     );
@@ -314,7 +299,7 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     assert!(cm.data.unwrap()["producer.yaml"].contains("ORCL"));
 
     // Scale: one producer shard fewer → its Deployment is deleted.
-    apply(
+    apply_as_user(
         &ns,
         &feed_manifest(
             "prices",
@@ -351,7 +336,7 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     let suspended = feed_manifest("prices", &topic, &format!("{glue}  suspend: true\n"))
         .replace("IBM]", "IBM, ORCL]")
         .replace("producer: {replicas: 2}", "producer: {replicas: 1}");
-    apply(&ns, &suspended);
+    apply_as_user(&ns, &suspended);
     eventually("suspended", WAIT, || async {
         let s = deployment(&client, &ns, "prices-sink").await?.spec.replicas;
         let p = deployment(&client, &ns, "prices-producer-0")
@@ -423,7 +408,7 @@ async fn a_missing_secret_is_reported_and_recovers() {
         "{provider: synthetic, settings: {rate: 10}}",
         "{provider: finnhub, credentialsSecretRef: {name: finnhub-token}}",
     );
-    apply(&ns, &manifest);
+    apply_as_user(&ns, &manifest);
     let feeds: Api<StockFeed> = Api::namespaced(client.clone(), &ns);
     let (_, _, message) = wait_condition(&feeds, "fh", "ProducerAvailable", |c| {
         c.1 == "SecretMissing"
@@ -495,7 +480,7 @@ async fn an_unreachable_broker_is_reported_without_a_hot_loop() {
     let operator = Operator::start(&ns).await;
     let manifest =
         feed_manifest("lost", "lost.ticks", "").replace(&kafka_bootstrap(), "127.0.0.1:1");
-    apply(&ns, &manifest);
+    apply_as_user(&ns, &manifest);
     let feeds: Api<StockFeed> = Api::namespaced(client.clone(), &ns);
     let (_, _, message) =
         wait_condition(&feeds, "lost", "TopicReady", |c| c.1 == "KafkaUnreachable").await;

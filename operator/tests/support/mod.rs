@@ -90,6 +90,22 @@ pub fn kubectl_ok(args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Applies a manifest in `ns` server-side, as a user would (field manager `test-user`).
+pub fn apply_as_user(ns: &str, manifest: &str) {
+    kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=test-user",
+            "-n",
+            ns,
+            "-f",
+            "-",
+        ],
+        Some(manifest),
+    );
+}
+
 /// Installs (or updates) the committed CRD and waits until it is established.
 pub fn install_crd() {
     let crd = format!("{REPO}/crds/stockfeed.yaml");
