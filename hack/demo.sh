@@ -38,9 +38,11 @@ else
 fi
 
 step "running $FEED for $DURATION (Ctrl-C stops early, gracefully)"
-# A fresh lake each time; the topics keep their history and the sinks' committed offsets, so
-# a re-run writes only what it produces.
-rm -rf "$LAKE"
+# The lake, the topics and the sinks' committed offsets persist between runs, as in production:
+# a re-run's producers skip what the topics already hold (the history replay sends nothing new,
+# the synthetic ticks continue from the newest tick in the topic) and the sinks write only new
+# offsets, so every record is in the lake once. `rm -rf /tmp/stockfeed-demo` and deleting the
+# demo.* topics starts from scratch.
 RUST_LOG="${RUST_LOG:-warn}" "$BIN" run -f "$FEED" --duration "$DURATION"
 
 # The examples filter on one day; the demo's ticks cover the last hour (two days just after

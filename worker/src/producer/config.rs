@@ -63,6 +63,10 @@ pub struct Tuning {
     pub dedup_window: usize,
     #[serde(default = "default_shutdown", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Messages per partition read back at start-up so a restart does not re-send what an
+    /// earlier run delivered (see `producer::resume`); 0 turns it off.
+    #[serde(default = "default_resume_scan")]
+    pub resume_scan: u64,
 }
 
 fn default_buffer() -> usize {
@@ -77,6 +81,9 @@ fn default_linger() -> Duration {
 fn default_dedup() -> usize {
     100_000
 }
+fn default_resume_scan() -> u64 {
+    50_000
+}
 fn default_shutdown() -> Duration {
     Duration::from_secs(30)
 }
@@ -89,6 +96,7 @@ impl Default for Tuning {
             linger: default_linger(),
             dedup_window: default_dedup(),
             shutdown_timeout: default_shutdown(),
+            resume_scan: default_resume_scan(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod dedupe;
 pub mod dlq;
 pub mod launch;
 pub mod preflight;
+pub mod resume;
 pub mod shard;
 pub mod writer;
 
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{ProducerConfig, ProducerConfigError};
 pub use dedupe::DedupWindow;
 pub use dlq::{DeadLetter, Stage, dlq_topic};
+pub use resume::{ResumePoint, TopicTail};
 pub use shard::Shard;
 pub use writer::{Failed, KafkaWriter, Outgoing, WriterError, WriterSettings};
 
@@ -47,6 +49,8 @@ pub struct PipelineOptions {
     pub channel_capacity: usize,
     /// How long shutdown waits for Kafka to acknowledge what is in flight.
     pub shutdown_timeout: Duration,
+    /// What an earlier run left in the topic (see `resume`); `None` starts from nothing.
+    pub resume: Option<TopicTail>,
 }
 
 impl PipelineOptions {
@@ -57,6 +61,7 @@ impl PipelineOptions {
             dedup_window: 100_000,
             channel_capacity: 4096,
             shutdown_timeout: Duration::from_secs(30),
+            resume: None,
         }
     }
 }
@@ -106,6 +111,9 @@ impl Readiness {
 pub struct Summary {
     pub records: u64,
     pub duplicates: u64,
+    /// Records an earlier run had already delivered (in-order sources after a restart); also
+    /// counted in `duplicates`.
+    pub already_in_topic: u64,
     pub dead_letters: u64,
     pub lost: u64,
 }
@@ -143,9 +151,11 @@ enum Prepared {
     },
     Dead(DeadLetter),
     Duplicate,
+    /// Older than what an earlier run delivered for its (symbol, kind).
+    AlreadyInTopic,
 }
 
-fn prepare(item: SourceItem, dedup: &mut DedupWindow) -> Prepared {
+fn prepare(item: SourceItem, dedup: &mut DedupWindow, resume: Option<&ResumePoint>) -> Prepared {
     match item {
         SourceItem::Rejected(Rejected {
             provider,
@@ -170,6 +180,9 @@ fn prepare(item: SourceItem, dedup: &mut DedupWindow) -> Prepared {
                     time: Utc::now(),
                 });
             }
+            if resume.is_some_and(|r| r.already_sent(&record)) {
+                return Prepared::AlreadyInTopic;
+            }
             if !dedup.first_sighting(record.id()) {
                 return Prepared::Duplicate;
             }
@@ -184,13 +197,15 @@ async fn encode_items(
     mut items: tokio::sync::mpsc::Receiver<SourceItem>,
     out: tokio::sync::mpsc::Sender<Vec<Prepared>>,
     mut dedup: DedupWindow,
+    resume: Option<Arc<ResumePoint>>,
 ) {
+    let resume = resume.as_deref();
     while let Some(first) = items.recv().await {
         let mut batch = Vec::with_capacity(256);
-        batch.push(prepare(first, &mut dedup));
+        batch.push(prepare(first, &mut dedup, resume));
         while batch.len() < 1024 {
             match items.try_recv() {
-                Ok(item) => batch.push(prepare(item, &mut dedup)),
+                Ok(item) => batch.push(prepare(item, &mut dedup, resume)),
                 Err(_) => break,
             }
         }
@@ -204,24 +219,32 @@ async fn encode_items(
 pub async fn run_pipeline(
     source: Box<dyn Source>,
     writer: KafkaWriter,
-    options: PipelineOptions,
+    mut options: PipelineOptions,
     metrics: Arc<ProducerMetrics>,
     readiness: Arc<Readiness>,
     shutdown: CancellationToken,
 ) -> Result<Summary, ProducerError> {
     let provider = source.provider();
+    let mut dedup = DedupWindow::new(options.dedup_window);
+    let mut resume_point = None;
+    if let Some(mut tail) = options.resume.take() {
+        for id in tail.ids_for_window(options.dedup_window) {
+            dedup.first_sighting(id);
+        }
+        if source.deterministic_order() {
+            resume_point = Some(Arc::new(tail.into_resume_point()));
+        }
+    }
     let (emitter, items, mut health) =
         Emitter::new(provider, options.channel_capacity, shutdown.clone());
-    let emitter = emitter.with_metrics(metrics.clone());
+    let emitter = emitter
+        .with_metrics(metrics.clone())
+        .with_resume_point(resume_point.clone());
     let source_task = tokio::spawn(source.run(emitter));
     // Validation, dedup and JSON encoding run in their own task, so they use the second core
     // while this one hands encoded messages to librdkafka.
     let (prepared_tx, mut prepared) = tokio::sync::mpsc::channel::<Vec<Prepared>>(64);
-    let encoder = tokio::spawn(encode_items(
-        items,
-        prepared_tx,
-        DedupWindow::new(options.dedup_window),
-    ));
+    let encoder = tokio::spawn(encode_items(items, prepared_tx, dedup, resume_point));
     let mut pipeline = Pipeline {
         record_counters: std::collections::HashMap::new(),
         writer,
@@ -291,18 +314,27 @@ impl Pipeline {
                     .inc();
                 self.dead_letter(letter).await
             }
+            Prepared::AlreadyInTopic => {
+                self.summary.already_in_topic += 1;
+                self.count_duplicate(provider);
+                Ok(())
+            }
             Prepared::Duplicate => {
-                self.summary.duplicates += 1;
-                self.metrics
-                    .duplicates
-                    .get_or_create(&ProviderLabels {
-                        provider: provider.to_string(),
-                    })
-                    .inc();
+                self.count_duplicate(provider);
                 Ok(())
             }
             Prepared::Record { record, message } => self.record(record, message).await,
         }
+    }
+
+    fn count_duplicate(&mut self, provider: Provider) {
+        self.summary.duplicates += 1;
+        self.metrics
+            .duplicates
+            .get_or_create(&ProviderLabels {
+                provider: provider.to_string(),
+            })
+            .inc();
     }
 
     async fn record(&mut self, record: Record, msg: OutgoingMessage) -> Result<(), ProducerError> {

@@ -57,6 +57,7 @@ pub struct Emitter {
     shutdown: CancellationToken,
     health: Arc<watch::Sender<SourceHealth>>,
     metrics: Option<Arc<crate::metrics::ProducerMetrics>>,
+    resume: Option<Arc<crate::producer::ResumePoint>>,
 }
 
 impl Emitter {
@@ -78,6 +79,7 @@ impl Emitter {
             shutdown,
             health: Arc::new(health_tx),
             metrics: None,
+            resume: None,
         };
         (emitter, rx, health_rx)
     }
@@ -86,6 +88,21 @@ impl Emitter {
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::ProducerMetrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// What an earlier run delivered (set by the pipeline for in-order sources).
+    pub fn with_resume_point(mut self, resume: Option<Arc<crate::producer::ResumePoint>>) -> Self {
+        self.resume = resume;
+        self
+    }
+
+    /// True when an earlier run already delivered `record` (see `producer::resume`). The
+    /// pipeline drops such records itself; an in-order source asks only so it does not pace
+    /// them, and a restarted run catches up at once instead of at the configured rate.
+    pub fn already_delivered(&self, record: &Record) -> bool {
+        self.resume
+            .as_ref()
+            .is_some_and(|r| r.already_sent(record))
     }
 
     /// Records one provider API call: how long it took and how it ended (`ok`, `client_error`,

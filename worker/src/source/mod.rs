@@ -48,6 +48,15 @@ pub trait Source: Send + 'static {
     /// [`Emitter::set_health`] and are retried slowly, re-reading the secret each time, so a
     /// rotated Secret is picked up without a restart.
     fn run(self: Box<Self>, out: Emitter) -> BoxFuture<'static, Result<(), SourceError>>;
+
+    /// True when a restarted source emits the same records again, in the same order, with each
+    /// (symbol, kind)'s event times never decreasing (a replayed file, seeded synthetic data).
+    /// The producer then skips, after a restart, every record older than the newest of its
+    /// (symbol, kind) already in the topic (see `producer::resume`). Live feeds say false: a
+    /// late or corrected print there is news, not a repeat; they rely on the dedup window.
+    fn deterministic_order(&self) -> bool {
+        false
+    }
 }
 
 /// A failure that stops a source. Messages never contain secrets.

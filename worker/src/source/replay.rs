@@ -148,11 +148,22 @@ pub fn parse_file(
         message,
     };
     let raw = std::fs::read(&config.path).map_err(|e| input_err(e.to_string()))?;
+    parse_bytes(raw, config, tickers, ingest).map_err(input_err)
+}
+
+/// [`parse_file`] once the file is read: `raw` is its content, gzipped or not; an error is why
+/// the whole file is unusable. Public for the fuzz targets (`crate::fuzzing`).
+pub fn parse_bytes(
+    raw: Vec<u8>,
+    config: &ReplayConfig,
+    tickers: &[Symbol],
+    ingest: DateTime<Utc>,
+) -> Result<Parsed, String> {
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|e| input_err(format!("not valid gzip: {e}")))?;
+            .map_err(|e| format!("not valid gzip: {e}"))?;
         out
     } else {
         raw
@@ -160,14 +171,14 @@ pub fn parse_file(
     let mut parsed = match config.format {
         ReplayFormat::Jsonl => parse_jsonl(&bytes, tickers),
         ReplayFormat::CsvBars | ReplayFormat::CsvTrades => {
-            parse_csv(&bytes, config, tickers, ingest).map_err(input_err)?
+            parse_csv(&bytes, config, tickers, ingest)?
         }
     };
     let bound = |text: &Option<String>, field: &str| {
         text.as_deref()
             .map(parse_time)
             .transpose()
-            .map_err(|e| input_err(format!("`{field}`: {e}")))
+            .map_err(|e| format!("`{field}`: {e}"))
     };
     let (from, until) = (bound(&config.from, "from")?, bound(&config.until, "until")?);
     parsed.records.retain(|r| {
@@ -368,6 +379,12 @@ impl Source for ReplaySource {
         Provider::Replay
     }
 
+    /// Records come out in event-time order on every run with the same settings (a replay
+    /// file is sorted; the synthetic clock only moves forward and is seeded).
+    fn deterministic_order(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, out: Emitter) -> BoxFuture<'static, Result<(), SourceError>> {
         Box::pin(async move {
             let config = self.config.clone();
@@ -393,12 +410,28 @@ impl Source for ReplaySource {
                     return Ok(());
                 }
             }
-            let Some(first) = parsed.records.first().map(Record::event_ts) else {
+            // Pacing starts at the first record an earlier run did not deliver: a restart
+            // catches up at once, then plays at the configured speed.
+            let Some(first) = parsed
+                .records
+                .iter()
+                .find(|r| !out.already_delivered(r))
+                .map(Record::event_ts)
+            else {
+                // Everything was delivered by earlier runs: hand it over unpaced for the
+                // pipeline to count.
+                for record in parsed.records {
+                    if out.record(record).await.is_err() {
+                        return Ok(());
+                    }
+                }
                 return Ok(());
             };
             let began = tokio::time::Instant::now();
             for mut record in parsed.records {
-                if let Speed::Factor(factor) = self.config.speed {
+                if let Speed::Factor(factor) = self.config.speed
+                    && record.event_ts() >= first
+                {
                     let offset = (record.event_ts() - first).to_std().unwrap_or_default();
                     let due = began + Duration::from_secs_f64(offset.as_secs_f64() / factor);
                     tokio::select! {

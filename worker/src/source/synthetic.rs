@@ -423,6 +423,12 @@ impl Source for SyntheticSource {
         Provider::Synthetic
     }
 
+    /// Records come out in event-time order on every run with the same settings (a replay
+    /// file is sorted; the synthetic clock only moves forward and is seeded).
+    fn deterministic_order(&self) -> bool {
+        true
+    }
+
     fn run(self: Box<Self>, out: Emitter) -> BoxFuture<'static, Result<(), SourceError>> {
         Box::pin(async move {
             let start = match (self.config.start_time, self.config.start_ago) {
@@ -436,6 +442,9 @@ impl Source for SyntheticSource {
             out.set_health(super::SourceHealth::Ready);
             let began = tokio::time::Instant::now();
             let mut emitted: u64 = 0;
+            // Records paced so far; an earlier run's records go out unpaced (see
+            // `Emitter::already_delivered`), so a restarted run catches up at once.
+            let mut paced: u64 = 0;
             // Emit in small batches between clock checks: cheap at a million records a second,
             // smooth at one.
             let mut ingest = Utc::now();
@@ -445,19 +454,22 @@ impl Source for SyntheticSource {
                 {
                     return Ok(());
                 }
-                if let Rate::PerSecond(rate) = self.config.rate {
-                    let due = began + Duration::from_secs_f64(emitted as f64 / rate as f64);
+                if emitted.is_multiple_of(256) {
+                    ingest = Utc::now();
+                }
+                let record = generator.next_record(ingest);
+                if let Rate::PerSecond(rate) = self.config.rate
+                    && !out.already_delivered(&record)
+                {
+                    let due = began + Duration::from_secs_f64(paced as f64 / rate as f64);
                     if due > tokio::time::Instant::now() {
                         tokio::select! {
                             () = tokio::time::sleep_until(due) => {}
                             () = out.shutdown().cancelled() => return Ok(()),
                         }
                     }
+                    paced += 1;
                 }
-                if emitted.is_multiple_of(256) {
-                    ingest = Utc::now();
-                }
-                let record = generator.next_record(ingest);
                 if out.record(record).await.is_err() {
                     return Ok(());
                 }

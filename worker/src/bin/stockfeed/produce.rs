@@ -32,6 +32,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     tracing::info!(
         records = summary.records,
         duplicates = summary.duplicates,
+        already_in_topic = summary.already_in_topic,
         dead_letters = summary.dead_letters,
         lost = summary.lost,
         "producer stopped"
