@@ -46,6 +46,9 @@ fn operator(ns: &str, identity: &str, port: u16) -> Proc {
             ])
             .env("KUBECONFIG", kubeconfig())
             .env("RUST_LOG", "warn")
+            // Tests talk to loopback only: no probing of the EC2 instance metadata service by
+            // the AWS credential chain.
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
