@@ -54,6 +54,14 @@ lint:
 unit:
 	cargo test --workspace --lib --bins
 
+## Every benchmark side by side (issue #8): end to end produce → Kafka → sink → S3 (sustained
+## rate, freshness at 10/50/90 %, RSS and CPU per 1M records) and the per-stage ratios below;
+## median of BENCH_RUNS (3) runs, summary appended to BENCHMARKS.md. Sized for ~30-40 min on
+## 2 cores (estimate); BENCH_QUICK=1 for a smoke run. See hack/bench.sh.
+.PHONY: bench bench-query
+bench:
+	hack/bench.sh
+
 ## Benchmarks (not tests): print ratios against a baseline measured side by side.
 bench-producer:
 	hack/kafka.sh start
@@ -82,3 +90,11 @@ bench-sink:
 .PHONY: chaos
 chaos:
 	hack/chaos.sh
+
+## Fuzzing (issue #8): every cargo-fuzz target in worker/fuzz/ (provider payload parsers, record
+## and Kafka message decoders) for FUZZ_SECONDS (60) each; also the last stage of `make chaos`.
+## Needs nightly (installed once); crash inputs land in worker/fuzz/regressions/, which
+## `make test` replays. `hack/fuzz.sh TARGET...` runs some targets only.
+.PHONY: fuzz
+fuzz:
+	hack/fuzz.sh

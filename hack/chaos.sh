@@ -4,6 +4,8 @@
 #
 #   hack/chaos.sh                      every scenario
 #   hack/chaos.sh sink-sigkill-x20 ... only the named scenarios (names below)
+#   hack/chaos.sh fuzz                 only the last stage: every fuzz target for FUZZ_SECONDS
+#                                      (default 60) each, as `make fuzz` runs them (hack/fuzz.sh)
 #
 # Starts the services it needs that are not already running (as hack/test.sh does) and stops
 # only those afterwards, pass or fail. Scenarios that stop Kafka or the S3 server start them
@@ -32,16 +34,24 @@ NETEM_MARKER="$LOG_DIR/netem-lo"
 mkdir -p "$LOG_DIR"
 
 selected=()
+# The fuzz stage is not a pipeline scenario (no services, its own nightly build), so it is not
+# in SCENARIOS; it runs last, after every selected scenario.
+run_fuzz=""
 if [ "$#" -gt 0 ]; then
   for want in "$@"; do
+    if [ "$want" = fuzz ]; then
+      run_fuzz=1
+      continue
+    fi
     found=""
     for s in "${SCENARIOS[@]}"; do
       [ "${s%%|*}" = "$want" ] && selected+=("$s") && found=1
     done
-    [ -n "$found" ] || die "chaos: no scenario named '$want' (known: $(printf '%s ' "${SCENARIOS[@]%%|*}"))"
+    [ -n "$found" ] || die "chaos: no scenario named '$want' (known: $(printf '%s ' "${SCENARIOS[@]%%|*}")fuzz)"
   done
 else
   selected=("${SCENARIOS[@]}")
+  run_fuzz=1
 fi
 
 started=()
@@ -142,6 +152,28 @@ for s in "${selected[@]}"; do
     rm -f "$NETEM_MARKER"
   fi
 done
+
+if [ -n "$run_fuzz" ]; then
+  log="$LOG_DIR/fuzz.log"
+  step "fuzz (hack/fuzz.sh, ${FUZZ_SECONDS:-60}s per target)"
+  begin=$SECONDS
+  set +e
+  "$HACK_DIR/fuzz.sh" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  took=$((SECONDS - begin))
+  # fuzz.sh ends with "fuzz: N targets, R runs, C crash input(s), Ts".
+  note="$(grep -m1 "^fuzz: [0-9]* targets" "$log" | sed -e 's/^fuzz: //' || true)"
+  if [ "$rc" -eq 0 ]; then
+    result=PASS
+  else
+    result=FAIL
+    failed=1
+    found="$(grep -m1 -E "FOUND|^error" "$log" | cut -c1-70 || true)"
+    note="${found:-$note}; inputs saved in worker/fuzz/regressions/"
+  fi
+  results+=("fuzz|$result|$took|$note")
+fi
 
 echo
 echo "make chaos: summary (logs in $LOG_DIR)"

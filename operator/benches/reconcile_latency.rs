@@ -207,6 +207,23 @@ async fn main() {
         rss_before / 1024,
         rss_after / 1024
     );
+    // One machine-readable line for `make bench` (hack/bench.sh collects it).
+    println!(
+        "BENCH-RESULT {}",
+        serde_json::json!({
+            "bench": "operator",
+            "feeds": feeds,
+            "operator_p50_ms": p50.as_secs_f64() * 1e3,
+            "operator_p99_ms": p99.as_secs_f64() * 1e3,
+            "direct_p50_ms": d50.as_secs_f64() * 1e3,
+            "direct_p99_ms": d99.as_secs_f64() * 1e3,
+            "ratio_p50": p50.as_secs_f64() / d50.as_secs_f64(),
+            "ratio_p99": p99.as_secs_f64() / d99.as_secs_f64(),
+            "rss_mib": rss_before / 1024,
+            "rss_feeds": rss_feeds,
+            "rss_mib_at_rss_feeds": rss_after / 1024,
+        })
+    );
     let _ = api
         .list(&ListParams::default().limit(1))
         .await

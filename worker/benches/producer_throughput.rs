@@ -272,4 +272,17 @@ async fn main() {
         "ratio stockfeed / perf-test: {:.2}x",
         us.rps() / theirs.rps()
     );
+    // One machine-readable line for `make bench` (hack/bench.sh collects it).
+    println!(
+        "BENCH-RESULT {}",
+        serde_json::json!({
+            "bench": "producer",
+            "records": records,
+            "record_bytes": record_size,
+            "perf_test_rps": theirs.rps(),
+            "ours_rps": us.rps(),
+            "ours_mb_s": us.mbps(),
+            "ratio": us.rps() / theirs.rps(),
+        })
+    );
 }

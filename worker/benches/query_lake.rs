@@ -260,6 +260,7 @@ async fn main() {
         "{:<11} {:>7} {:>24} {:>24} {:>16}",
         "query", "rows", "stockfeed query (s)", "duckdb (s)", "duckdb/stockfeed"
     );
+    let mut machine = serde_json::Map::new();
     for (q, df) in &results {
         let d = &duck[q];
         let d = Timing {
@@ -287,6 +288,21 @@ async fn main() {
             d.max(),
             d.median() / df.median()
         );
+        machine.insert(
+            (*q).to_owned(),
+            serde_json::json!({
+                "rows": df.rows,
+                "ours_s": [df.median(), df.min(), df.max()],
+                "duckdb_s": [d.median(), d.min(), d.max()],
+                "ratio": d.median() / df.median(),
+            }),
+        );
     }
     println!("(ratio > 1: stockfeed query is faster; < 1: DuckDB is faster)");
+    // One machine-readable line for `make bench` (hack/bench.sh collects it): per query the
+    // median, min and max seconds of the timed runs and DuckDB's median / ours.
+    println!(
+        "BENCH-RESULT {}",
+        serde_json::json!({"bench": "query", "trades": trades, "runs": runs, "queries": machine})
+    );
 }

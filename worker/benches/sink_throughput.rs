@@ -6,6 +6,11 @@
 //! group: (1) drains it with a bare rdkafka consumer, (2) runs `stockfeed sink` writing Parquet
 //! to a local `file://` lake, (3) runs `stockfeed sink` writing Parquet to the S3 server. Prints
 //! records/s, MB/s (of Kafka payload), the ratio to the bare drain and each sink's peak RSS.
+//!
+//! Knobs for iterating (environment): `BENCH_RECORDS` (default 10,000,000); `BENCH_TOPIC` to
+//! reuse a topic filled by an earlier run (`BENCH_KEEP_TOPIC=1` keeps it; otherwise the
+//! benchmark deletes the topic it filled, 2.6 GB at 10M records); `BENCH_SINKS` (`file,s3`,
+//! default both) to run only some sinks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark reports failure by panicking
 
@@ -178,18 +183,14 @@ fn sink(
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let bootstrap = env_or("STOCKFEED_TEST_KAFKA", "127.0.0.1:19092");
-    let s3_endpoint = env_or("STOCKFEED_TEST_S3", "http://127.0.0.1:19000");
-    let records: u64 = env_or("BENCH_RECORDS", "10000000").parse().unwrap();
-    let topic = format!("bench-sink-{}", chrono::Utc::now().format("%H%M%S"));
-
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .create()
-        .unwrap();
-    for t in [topic.clone(), format!("{topic}.dlq")] {
+/// Creates `topic` and its dead-letter topic and fills it with `records` synthetic records.
+async fn fill(
+    admin: &AdminClient<DefaultClientContext>,
+    bootstrap: &str,
+    topic: &str,
+    records: u64,
+) {
+    for t in [topic.to_owned(), format!("{topic}.dlq")] {
         let nt = NewTopic::new(&t, PARTITIONS, TopicReplication::Fixed(1));
         for r in admin
             .create_topics([&nt], &AdminOptions::new())
@@ -211,7 +212,7 @@ async fn main() {
     };
     let metrics = Arc::new(ProducerMetrics::register(&mut Registry::default()));
     let writer = KafkaWriter::new(
-        KafkaConnection::plaintext(&bootstrap)
+        KafkaConnection::plaintext(bootstrap)
             .client_config()
             .unwrap(),
         &WriterSettings::default(),
@@ -221,46 +222,32 @@ async fn main() {
     let filled = run_pipeline(
         Box::new(SyntheticSource::new(config, tickers).unwrap()),
         writer,
-        PipelineOptions::for_topic(&topic),
+        PipelineOptions::for_topic(topic),
         metrics,
         Arc::new(Readiness::default()),
         CancellationToken::new(),
     )
     .await
     .unwrap();
-    let total: u64 = high_watermarks(&bootstrap, &topic)
+    let total: u64 = high_watermarks(bootstrap, topic)
         .iter()
         .map(|h| *h as u64)
         .sum();
     assert_eq!(total, filled.records);
+}
 
-    let (b, t) = (bootstrap.clone(), topic.clone());
-    let drain = tokio::task::spawn_blocking(move || bare_drain(&b, &t, total))
-        .await
-        .unwrap();
-    let bytes = drain.bytes;
-    let lake = tempfile::tempdir().unwrap();
-    let file_url = format!("file://{}/lake/", lake.path().display());
-    let (b, t) = (bootstrap.clone(), topic.clone());
-    let to_file = tokio::task::spawn_blocking(move || {
-        sink(
-            &b,
-            &t,
-            total,
-            bytes,
-            "sink parquet -> file://",
-            &file_url,
-            "",
-        )
-    })
-    .await
-    .unwrap();
-    drop(lake);
-
+/// Runs the sink against the S3 server, in a fresh bucket named after the topic.
+async fn sink_to_s3(
+    bootstrap: &str,
+    s3_endpoint: &str,
+    topic: &str,
+    total: u64,
+    bytes: u64,
+) -> Run {
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(
             &aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(&s3_endpoint)
+                .endpoint_url(s3_endpoint)
                 .region(aws_sdk_s3::config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_s3::config::Credentials::new(
                     env_or("STOCKFEED_S3_ACCESS_KEY", "stockfeed"),
@@ -280,8 +267,8 @@ async fn main() {
     let s3_block =
         format!("  s3: {{endpoint: '{s3_endpoint}', forcePathStyle: true, region: us-east-1}}\n");
     let s3_url = format!("s3://{bucket}/lake/");
-    let (b, t) = (bootstrap.clone(), topic.clone());
-    let to_s3 = tokio::task::spawn_blocking(move || {
+    let (b, t) = (bootstrap.to_owned(), topic.to_owned());
+    let run = tokio::task::spawn_blocking(move || {
         sink(
             &b,
             &t,
@@ -294,6 +281,88 @@ async fn main() {
     })
     .await
     .unwrap();
+    empty_bucket(&s3, &bucket).await;
+    run
+}
+
+/// Deletes what the S3 run wrote, so repeated runs do not fill the disk.
+async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    let mut pages = s3.list_objects_v2().bucket(bucket).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for object in page.unwrap().contents() {
+            if let Some(key) = object.key() {
+                s3.delete_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    s3.delete_bucket().bucket(bucket).send().await.unwrap();
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let bootstrap = env_or("STOCKFEED_TEST_KAFKA", "127.0.0.1:19092");
+    let s3_endpoint = env_or("STOCKFEED_TEST_S3", "http://127.0.0.1:19000");
+    let records: u64 = env_or("BENCH_RECORDS", "10000000").parse().unwrap();
+    let reuse = std::env::var("BENCH_TOPIC").ok();
+    let topic = reuse
+        .clone()
+        .unwrap_or_else(|| format!("bench-sink-{}", chrono::Utc::now().format("%H%M%S")));
+    let sinks = env_or("BENCH_SINKS", "file,s3");
+
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    if reuse.is_none() {
+        fill(&admin, &bootstrap, &topic, records).await;
+    }
+    let total: u64 = high_watermarks(&bootstrap, &topic)
+        .iter()
+        .map(|h| *h as u64)
+        .sum();
+
+    let (b, t) = (bootstrap.clone(), topic.clone());
+    let drain = tokio::task::spawn_blocking(move || bare_drain(&b, &t, total))
+        .await
+        .unwrap();
+    let bytes = drain.bytes;
+    let mut runs = vec![drain];
+    if sinks.split(',').any(|s| s == "file") {
+        let lake = tempfile::tempdir().unwrap();
+        let file_url = format!("file://{}/lake/", lake.path().display());
+        let (b, t) = (bootstrap.clone(), topic.clone());
+        let to_file = tokio::task::spawn_blocking(move || {
+            sink(
+                &b,
+                &t,
+                total,
+                bytes,
+                "sink parquet -> file://",
+                &file_url,
+                "",
+            )
+        })
+        .await
+        .unwrap();
+        runs.push(to_file);
+    }
+    if sinks.split(',').any(|s| s == "s3") {
+        runs.push(sink_to_s3(&bootstrap, &s3_endpoint, &topic, total, bytes).await);
+    }
+    if reuse.is_none() && std::env::var_os("BENCH_KEEP_TOPIC").is_none() {
+        for r in admin
+            .delete_topics(&[&topic, &format!("{topic}.dlq")], &AdminOptions::new())
+            .await
+            .unwrap()
+        {
+            r.unwrap();
+        }
+    }
 
     println!();
     println!(
@@ -304,14 +373,32 @@ async fn main() {
         "{:<30} {:>12} {:>9} {:>10} {:>12}",
         "", "records/s", "MB/s", "vs drain", "peak RSS"
     );
-    for run in [&drain, &to_file, &to_s3] {
+    let drain_secs = runs[0].secs;
+    for run in &runs {
         println!(
             "{:<30} {:>12.0} {:>9.1} {:>9.2}x {:>9} MiB",
             run.name,
             run.records as f64 / run.secs,
             run.bytes as f64 / run.secs / 1e6,
-            drain.secs / run.secs,
+            drain_secs / run.secs,
             run.peak_rss.map_or("?".into(), |r| (r >> 20).to_string())
         );
     }
+    // One machine-readable line for `make bench` (hack/bench.sh collects it).
+    let machine: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            serde_json::json!({
+                "name": run.name,
+                "rps": run.records as f64 / run.secs,
+                "mb_s": run.bytes as f64 / run.secs / 1e6,
+                "ratio": drain_secs / run.secs,
+                "peak_rss_mib": run.peak_rss.map(|r| r >> 20),
+            })
+        })
+        .collect();
+    println!(
+        "BENCH-RESULT {}",
+        serde_json::json!({"bench": "sink", "records": total, "runs": machine})
+    );
 }

@@ -5,9 +5,13 @@
 
 pub mod catalog;
 pub mod feed;
+/// Entry points of the fuzz targets and their regression test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod kafka;
 pub mod metrics;
 pub mod producer;
+#[cfg(feature = "query")]
 pub mod query;
 pub mod record;
 pub mod runner;

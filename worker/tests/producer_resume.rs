@@ -22,8 +22,7 @@ use stockfeed_worker::metrics::ProducerMetrics;
 use stockfeed_worker::producer::launch;
 use stockfeed_worker::producer::resume::read_tail;
 use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, ProducerConfig, Readiness, Summary, WriterSettings,
-    run_pipeline,
+    KafkaWriter, PipelineOptions, ProducerConfig, Readiness, Summary, WriterSettings, run_pipeline,
 };
 use stockfeed_worker::record::{Provider, Record, RecordId, Symbol, Trade};
 use stockfeed_worker::source::synthetic::Generator;
@@ -112,8 +111,11 @@ async fn a_restarted_in_order_source_sends_only_what_the_topic_lacks() {
     assert_eq!(got_ids, want, "every record exactly once");
     // And each symbol's records are still in the source's order.
     for symbol in TICKERS {
-        let order: HashMap<RecordId, usize> =
-            expected.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        let order: HashMap<RecordId, usize> = expected
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
         let positions: Vec<usize> = got
             .iter()
             .filter(|m| m.record.symbol().as_str() == symbol)

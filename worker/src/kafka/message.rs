@@ -111,6 +111,14 @@ pub fn decode_message<H: Headers>(
         value: kind_text.to_owned(),
     })?;
     let payload = payload.ok_or(MessageError::NoPayload)?;
+    // The header names the kind, so the value is parsed once, straight into that kind's struct.
+    // A message that fails this way is decoded again the general way below, which names the
+    // first problem the same as it always has (a kind mismatch, not a bad `kind` field).
+    if let Ok(record) = Record::from_json_as(kind, payload, now)
+        && key.is_some_and(|k| k == record.symbol().as_str().as_bytes())
+    {
+        return Ok(record);
+    }
     let record = Record::from_json(payload, now)?;
     if record.kind() != kind {
         return Err(MessageError::KindMismatch {

@@ -11,9 +11,9 @@ use tracing::Instrument;
 
 use tokio_util::sync::CancellationToken;
 
+use super::TopicTail;
 use super::{ProducerConfig, ProducerError, Readiness, Summary, run_pipeline};
 use crate::kafka::KafkaConfigError;
-use super::TopicTail;
 use crate::metrics::ProducerMetrics;
 use crate::record::Symbol;
 use crate::source::build_source;
@@ -62,7 +62,8 @@ pub async fn run(
     .await
     .map_err(ProducerError::from)?;
     if config.producer.resume_scan > 0 {
-        options.resume = read_topic_tail(&base, &options.topic, &tickers, config.producer.resume_scan).await;
+        options.resume =
+            read_topic_tail(&base, &options.topic, &tickers, config.producer.resume_scan).await;
     }
     let writer = super::KafkaWriter::new(base, &config.writer_settings(), metrics.clone())
         .map_err(ProducerError::from)?;

@@ -89,8 +89,8 @@ impl TopicTail {
     /// Notes one record found in the topic.
     pub fn observe(&mut self, record: &Record) {
         self.recent.push((record.event_ts(), record.id()));
-        let slot = &mut self.newest.entry(record.symbol().clone()).or_default()
-            [kind_index(record.kind())];
+        let slot =
+            &mut self.newest.entry(record.symbol().clone()).or_default()[kind_index(record.kind())];
         if slot.is_none_or(|newest| record.event_ts() > newest) {
             *slot = Some(record.event_ts());
         }

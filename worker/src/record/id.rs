@@ -94,32 +94,70 @@ impl schemars::JsonSchema for RecordId {
 /// Builds an id from a record's identifying fields, in a fixed order. Each part is written with
 /// its length first, so no choice of field values can make two different records hash alike by
 /// shifting text from one field into the next.
-pub(crate) struct IdHasher(Xxh3);
+///
+/// The parts are gathered in a stack buffer and hashed in one call: XXH3's one-shot digest
+/// equals its streaming digest of the same bytes, and is several times cheaper for the ~100
+/// bytes of a record than a dozen streaming updates (the sink re-hashes every record it reads).
+/// Parts that do not fit the buffer go through the streaming hasher.
+pub(crate) struct IdHasher {
+    buf: [u8; INLINE],
+    len: usize,
+    spill: Option<Box<Xxh3>>,
+}
+
+/// Bytes hashed without the streaming hasher: every record the sources build fits.
+const INLINE: usize = 256;
 
 impl IdHasher {
     pub(crate) fn new(kind: &str) -> Self {
-        let mut hasher = Self(Xxh3::new());
+        let mut hasher = Self {
+            buf: [0; INLINE],
+            len: 0,
+            spill: None,
+        };
         hasher.part(kind);
         hasher
     }
 
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(stream) = &mut self.spill {
+            stream.update(bytes);
+            return;
+        }
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => {
+                let mut stream = Box::new(Xxh3::new());
+                stream.update(&self.buf[..self.len]);
+                stream.update(bytes);
+                self.spill = Some(stream);
+            }
+        }
+    }
+
     pub(crate) fn part(&mut self, text: impl AsRef<str>) -> &mut Self {
         let text = text.as_ref();
-        self.0.update(&(text.len() as u64).to_le_bytes());
-        self.0.update(text.as_bytes());
+        self.update(&(text.len() as u64).to_le_bytes());
+        self.update(text.as_bytes());
         self
     }
 
     /// A number, as fixed-width bytes (prices and sizes go in as their scaled integers,
     /// timestamps as nanoseconds: exact, canonical, and cheaper than text).
     pub(crate) fn int(&mut self, value: i64) -> &mut Self {
-        self.0.update(&8_u64.to_le_bytes());
-        self.0.update(&value.to_le_bytes());
+        self.update(&8_u64.to_le_bytes());
+        self.update(&value.to_le_bytes());
         self
     }
 
     pub(crate) fn finish(&self) -> RecordId {
-        RecordId(self.0.digest128())
+        match &self.spill {
+            Some(stream) => RecordId(stream.digest128()),
+            None => RecordId(xxhash_rust::xxh3::xxh3_128(&self.buf[..self.len])),
+        }
     }
 }
 
@@ -145,6 +183,23 @@ mod tests {
         ] {
             let id = RecordId(v);
             assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{id}\""));
+        }
+    }
+
+    #[test]
+    fn one_shot_equals_streaming_at_every_length() {
+        // Short and long parts, across the inline buffer's limit.
+        for n in [0_usize, 1, 40, 100, 230, 240, 250, 300, 1000] {
+            let text = "x".repeat(n);
+            let mut stream = Xxh3::new();
+            for bytes in [&b"trade"[..], text.as_bytes()] {
+                stream.update(&(bytes.len() as u64).to_le_bytes());
+                stream.update(bytes);
+            }
+            stream.update(&8_u64.to_le_bytes());
+            stream.update(&(-7_i64).to_le_bytes());
+            let ours = IdHasher::new("trade").part(&text).int(-7).finish();
+            assert_eq!(ours, RecordId(stream.digest128()), "part of {n} bytes");
         }
     }
 

@@ -424,7 +424,7 @@ fn parse_kind<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeE
         return Ok(value);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() && path != "." {
@@ -432,7 +432,12 @@ fn parse_kind<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeE
         } else {
             DecodeError::Malformed(strip_position(&inner))
         }
-    })
+    })?;
+    // What the fast path refused and this pass accepts has bytes after the value (found by
+    // fuzzing: `from_json_as` took `{...}"x"` as a record); refuse them as the fast path does.
+    de.end()
+        .map_err(|e| DecodeError::Malformed(strip_position(&e)))?;
+    Ok(value)
 }
 
 /// serde_json appends " at line 1 column 57" to data errors; the field path says more.

@@ -225,10 +225,7 @@ async fn session(
                 return Ok(Some(f));
             }
         };
-        let messages = match normalise::parse_json(&raw).and_then(|v| match v {
-            serde_json::Value::Array(items) => Ok(items),
-            _ => Err("expected a JSON array of messages".to_owned()),
-        }) {
+        let messages = match frame_messages(&raw) {
             Ok(m) => m,
             Err(reason) => {
                 out.reject(reason, raw).await?;
@@ -262,10 +259,9 @@ async fn session(
                         policy.succeeded();
                     }
                 }
-                "t" | "q" | "b" | "u" | "d" => match data(kind, message, i, tickers, out) {
-                    Ok(record) => normalise::emit(out, record, &raw).await?,
-                    Err(reason) => out.reject(reason, raw.clone()).await?,
-                },
+                "t" | "q" | "b" | "u" | "d" => {
+                    data_message(kind, message, i, &raw, tickers, out).await?
+                }
                 "" => {
                     out.reject(
                         format!("field `[{i}].T` is missing or not a string"),
@@ -276,6 +272,31 @@ async fn session(
                 other => tracing::trace!(kind = other, "skipping message type"),
             }
         }
+    }
+}
+
+/// The messages of one frame: Alpaca sends every frame as a JSON array of them. Public, like
+/// [`data_message`], for the fuzz targets (`crate::fuzzing`).
+pub fn frame_messages(raw: &[u8]) -> Result<Vec<serde_json::Value>, String> {
+    normalise::parse_json(raw).and_then(|v| match v {
+        serde_json::Value::Array(items) => Ok(items),
+        _ => Err("expected a JSON array of messages".to_owned()),
+    })
+}
+
+/// A data message (`T` is `t`, `q`, `b`, `u` or `d`) at `index` of the frame `raw`: emitted as
+/// a record, or rejected with the whole frame.
+pub async fn data_message(
+    kind: &str,
+    message: &serde_json::Value,
+    index: usize,
+    raw: &[u8],
+    tickers: &Tickers,
+    out: &Emitter,
+) -> Result<(), Stopped> {
+    match data(kind, message, index, tickers, out) {
+        Ok(record) => normalise::emit(out, record, raw).await,
+        Err(reason) => out.reject(reason, raw).await,
     }
 }
 

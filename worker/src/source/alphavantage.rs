@@ -238,8 +238,8 @@ async fn poll(
 }
 
 /// Reads Alpha Vantage's HTTP-200 errors (see the module docs); `pause` is how long to wait
-/// after a rate-limit answer, which comes without a Retry-After.
-fn classify(status: StatusCode, body: &[u8], pause: Duration) -> Option<Failure> {
+/// after a rate-limit answer, which comes without a Retry-After. Public for the fuzz targets.
+pub fn classify(status: StatusCode, body: &[u8], pause: Duration) -> Option<Failure> {
     if status != StatusCode::OK {
         return None;
     }
@@ -279,7 +279,9 @@ fn is_key_problem(msg: &str) -> bool {
         && (lower.contains("invalid") || lower.contains("missing"))
 }
 
-async fn handle(
+/// One answer for `symbol`: bars (new ones emitted), or rejections naming the field. Public for
+/// the fuzz targets (`crate::fuzzing`).
+pub async fn handle(
     fetched: &Fetched,
     symbol: &Symbol,
     config: &AlphaVantageConfig,

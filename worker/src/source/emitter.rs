@@ -100,9 +100,7 @@ impl Emitter {
     /// pipeline drops such records itself; an in-order source asks only so it does not pace
     /// them, and a restarted run catches up at once instead of at the configured rate.
     pub fn already_delivered(&self, record: &Record) -> bool {
-        self.resume
-            .as_ref()
-            .is_some_and(|r| r.already_sent(record))
+        self.resume.as_ref().is_some_and(|r| r.already_sent(record))
     }
 
     /// Records one provider API call: how long it took and how it ended (`ok`, `client_error`,

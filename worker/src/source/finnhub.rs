@@ -268,8 +268,9 @@ struct WsTrade {
     c: Option<Vec<String>>,
 }
 
-/// One server message: a batch of trades, a keep-alive, or an error.
-async fn handle_frame(raw: &[u8], tickers: &Tickers, out: &Emitter) -> Result<(), Stopped> {
+/// One server message: a batch of trades, a keep-alive, or an error. Public so that the fuzz
+/// targets (`crate::fuzzing`) feed it the same bytes a socket would.
+pub async fn handle_frame(raw: &[u8], tickers: &Tickers, out: &Emitter) -> Result<(), Stopped> {
     let value = match normalise::parse_json(raw) {
         Ok(v) => v,
         Err(reason) => return out.reject(reason, raw).await,
@@ -393,7 +394,9 @@ struct RestQuote {
     t: i64,
 }
 
-async fn quote(
+/// One `/quote` answer: a new day bar, nothing (unchanged), or a rejection. Public for the fuzz
+/// targets (`crate::fuzzing`).
+pub async fn quote(
     fetched: &Fetched,
     symbol: &Symbol,
     out: &Emitter,

@@ -43,6 +43,16 @@ pub struct Fetched {
 }
 
 impl Fetched {
+    /// An answer as [`HttpClient::fetch`] returns it, for feeding a provider's handler without a
+    /// server (the fuzz targets in `crate::fuzzing`).
+    pub fn new(status: StatusCode, body: Vec<u8>, secrets: Vec<Secret>) -> Self {
+        Self {
+            status,
+            body,
+            secrets,
+        }
+    }
+
     /// `text` without any of the secrets the request carried.
     pub fn scrub(&self, text: &str) -> String {
         let refs: Vec<&Secret> = self.secrets.iter().collect();

@@ -169,7 +169,7 @@ pub fn parse_bytes(
         raw
     };
     let mut parsed = match config.format {
-        ReplayFormat::Jsonl => parse_jsonl(&bytes, tickers),
+        ReplayFormat::Jsonl => parse_jsonl(&bytes, tickers, ingest),
         ReplayFormat::CsvBars | ReplayFormat::CsvTrades => {
             parse_csv(&bytes, config, tickers, ingest)?
         }
@@ -188,15 +188,26 @@ pub fn parse_bytes(
     Ok(parsed)
 }
 
-fn parse_jsonl(bytes: &[u8], tickers: &[Symbol]) -> Parsed {
+/// Each record is stamped with `ingest` and validated, as a CSV row is: a captured line that
+/// breaks a rule (its id not matching its content, say) is rejected, not replayed.
+fn parse_jsonl(bytes: &[u8], tickers: &[Symbol], ingest: DateTime<Utc>) -> Parsed {
     let mut parsed = Parsed::default();
     for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match Record::parse_json(line) {
-            Ok(r) if tickers.contains(r.symbol()) => parsed.records.push(r),
-            Ok(_) => parsed.skipped_symbols += 1,
+            Ok(r) if !tickers.contains(r.symbol()) => parsed.skipped_symbols += 1,
+            Ok(mut r) => {
+                r.set_ingest_ts(ingest);
+                match r.validate(ingest) {
+                    Ok(()) => parsed.records.push(r),
+                    Err(e) => parsed.rejected.push((
+                        format!("line {}: invalid record: {e}", i + 1),
+                        line.to_vec(),
+                    )),
+                }
+            }
             Err(e) => parsed
                 .rejected
                 .push((format!("line {}: {e}", i + 1), line.to_vec())),

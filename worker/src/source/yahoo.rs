@@ -259,7 +259,9 @@ struct Columns {
     volume: Vec<Option<f64>>,
 }
 
-async fn handle(
+/// One chart answer for `symbol`: its complete bars (new ones emitted) or rejections. Public
+/// for the fuzz targets (`crate::fuzzing`).
+pub async fn handle(
     fetched: &Fetched,
     symbol: &Symbol,
     source: &YahooSource,
@@ -367,8 +369,10 @@ fn bars(
             rows.empty_rows += 1;
             continue;
         };
-        let still_open =
-            i + 1 == n && (result.meta.regular_market_time == Some(ts) || ts + span > now);
+        // Saturating: a last timestamp near i64::MAX overflowed here (a panic in debug builds);
+        // `from_seconds` refuses it below.
+        let still_open = i + 1 == n
+            && (result.meta.regular_market_time == Some(ts) || ts.saturating_add(span) > now);
         if still_open {
             rows.open_bar_skipped = true;
             continue;

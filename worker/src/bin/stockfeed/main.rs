@@ -10,6 +10,7 @@ use stockfeed_worker::record::{self, Record};
 
 mod endpoints;
 mod produce;
+#[cfg(feature = "query")]
 mod query;
 mod run;
 mod signals;
@@ -59,6 +60,7 @@ enum Command {
     /// Run SQL over a StockFeed's lake (local or S3) with the embedded engine, or draw a chart
     /// with --plot; tables are named as in its Glue catalog (`{database}.{tablePrefix}trades`,
     /// `quotes`, `bars`, `bars_1m`).
+    #[cfg(feature = "query")]
     Query(Box<query::QueryArgs>),
     /// Check a JSON-lines file of records; prints one line per invalid record and exits 1 if any.
     Validate {
@@ -84,12 +86,15 @@ fn main() -> ExitCode {
 
 fn reader_went_away(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        let io = cause.downcast_ref::<std::io::Error>().or_else(|| {
-            match cause.downcast_ref::<stockfeed_worker::query::OutputError>() {
-                Some(stockfeed_worker::query::OutputError::Io(io)) => Some(io),
-                _ => None,
-            }
-        });
+        let io = cause.downcast_ref::<std::io::Error>();
+        #[cfg(feature = "query")]
+        let io =
+            io.or_else(
+                || match cause.downcast_ref::<stockfeed_worker::query::OutputError>() {
+                    Some(stockfeed_worker::query::OutputError::Io(io)) => Some(io),
+                    _ => None,
+                },
+            );
         io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
@@ -115,6 +120,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             runtime.block_on(run::run(&files, duration, quiet))
         }
+        #[cfg(feature = "query")]
         Command::Query(args) => {
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
