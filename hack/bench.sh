@@ -40,12 +40,9 @@ else
   PRODUCER_RECORDS=1000000 SINK_RECORDS=3000000 OPERATOR_FEEDS=100 QUERY_TRADES=50000000
 fi
 
-started=()
 cleanup() {
   local rc=$?
-  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-    "$HACK_DIR/${started[i]}.sh" stop || true
-  done
+  stop_started_services
   exit "$rc"
 }
 trap cleanup EXIT
@@ -72,13 +69,7 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 step "services (load average $load_before)"
 declare -A down=()
 for s in kafka s3 kube; do
-  if "$HACK_DIR/$s.sh" status >/dev/null 2>&1; then
-    say "$s: already running, leaving it running afterwards"
-  elif "$HACK_DIR/$s.sh" start; then
-    started+=("$s")
-  else
-    down[$s]="hack/$s.sh start failed"
-  fi
+  ensure_service "$s" || down[$s]="hack/$s.sh start failed"
 done
 eval "$("$HACK_DIR/services.sh" env)"
 

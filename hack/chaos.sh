@@ -54,7 +54,6 @@ else
   run_fuzz=1
 fi
 
-started=()
 cleanup() {
   local rc=$?
   if [ -f "$NETEM_MARKER" ]; then
@@ -62,9 +61,7 @@ cleanup() {
     tc qdisc del dev lo root 2>/dev/null || true
     rm -f "$NETEM_MARKER"
   fi
-  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-    "$HACK_DIR/${started[i]}.sh" stop || true
-  done
+  stop_started_services
   exit "$rc"
 }
 trap cleanup EXIT
@@ -91,12 +88,7 @@ t0=$SECONDS
 step "services: ${needed[*]}"
 was_running=()
 for svc in "${needed[@]}"; do
-  if "$HACK_DIR/$svc.sh" status >/dev/null 2>&1; then
-    say "$svc: already running, leaving it running afterwards"
-  else
-    started+=("$svc")
-    "$HACK_DIR/$svc.sh" start
-  fi
+  ensure_service "$svc"
   was_running+=("$svc")
 done
 eval "$("$HACK_DIR/services.sh" env)"

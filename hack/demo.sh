@@ -14,10 +14,9 @@ LAKE=/tmp/stockfeed-demo/lake   # as written in examples/demo-feed.yaml
 FEED=examples/demo-feed.yaml
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/target}"
 
-started=()
 cleanup() {
   local rc=$?
-  for s in "${started[@]}"; do "$HACK_DIR/$s.sh" stop || true; done
+  stop_started_services
   exit "$rc"
 }
 trap cleanup EXIT
@@ -30,12 +29,7 @@ cargo build --locked -q -p stockfeed-worker --bin stockfeed
 BIN="$CARGO_TARGET_DIR/debug/stockfeed"
 
 step "Kafka"
-if "$HACK_DIR/kafka.sh" status >/dev/null 2>&1; then
-  say "kafka: already running, leaving it running afterwards"
-else
-  started+=(kafka)
-  "$HACK_DIR/kafka.sh" start
-fi
+ensure_service kafka
 
 step "running $FEED for $DURATION (Ctrl-C stops early, gracefully)"
 # The lake, the topics and the sinks' committed offsets persist between runs, as in production:

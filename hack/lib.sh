@@ -173,3 +173,25 @@ require_go() {
     die "$what needs Go $need or newer ($*); found go ${have:-of unknown version}"
   fi
 }
+
+# Services this script started, so it stops those and only those (last first) when it exits:
+# a developer's or another script's running Kafka is left alone.
+STARTED_SERVICES=()
+
+# Starts service $1 (hack/$1.sh) unless it already runs; returns the start's status. It is
+# recorded before starting, so a start that fails half-way is still stopped on exit.
+ensure_service() {
+  if "$HACK_DIR/$1.sh" status >/dev/null 2>&1; then
+    say "$1: already running, leaving it running afterwards"
+    return 0
+  fi
+  STARTED_SERVICES+=("$1")
+  "$HACK_DIR/$1.sh" start
+}
+
+stop_started_services() {
+  local i
+  for ((i = ${#STARTED_SERVICES[@]} - 1; i >= 0; i--)); do
+    "$HACK_DIR/${STARTED_SERVICES[i]}.sh" stop || true
+  done
+}

@@ -4,12 +4,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_DIR"
 
-started=()
 cleanup() {
   local rc=$?
-  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
-    "$HACK_DIR/${started[i]}.sh" stop || true
-  done
+  stop_started_services
   exit "$rc"
 }
 trap cleanup EXIT
@@ -22,12 +19,7 @@ step() {
 t0=$SECONDS
 step "services"
 for s in kafka s3 moto kube; do
-  if "$HACK_DIR/$s.sh" status >/dev/null 2>&1; then
-    say "$s: already running, leaving it running afterwards"
-  else
-    started+=("$s")
-    "$HACK_DIR/$s.sh" start
-  fi
+  ensure_service "$s"
 done
 eval "$("$HACK_DIR/services.sh" env)"
 
