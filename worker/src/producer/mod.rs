@@ -347,11 +347,7 @@ impl Pipeline {
             })
             .await?;
         self.summary.records += 1;
-        let kind_index = match record.kind() {
-            RecordKind::Trade => 0,
-            RecordKind::Quote => 1,
-            RecordKind::Bar => 2,
-        };
+        let kind_index = record.kind().index();
         if let Some(counters) = self.record_counters.get(record.symbol()) {
             counters[kind_index].inc();
         } else {

@@ -32,7 +32,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::record::{Record, RecordId, RecordKind, Symbol};
+use crate::record::{Record, RecordId, Symbol};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResumeError {
@@ -90,7 +90,7 @@ impl TopicTail {
     pub fn observe(&mut self, record: &Record) {
         self.recent.push((record.event_ts(), record.id()));
         let slot =
-            &mut self.newest.entry(record.symbol().clone()).or_default()[kind_index(record.kind())];
+            &mut self.newest.entry(record.symbol().clone()).or_default()[record.kind().index()];
         if slot.is_none_or(|newest| record.event_ts() > newest) {
             *slot = Some(record.event_ts());
         }
@@ -117,16 +117,8 @@ impl TopicTail {
     }
 }
 
-/// The newest event time of each record kind (in [`RecordKind::ALL`] order) of one symbol.
+/// The newest event time of each record kind (in [`crate::record::RecordKind::ALL`] order) of one symbol.
 type NewestByKind = [Option<DateTime<Utc>>; 3];
-
-fn kind_index(kind: RecordKind) -> usize {
-    match kind {
-        RecordKind::Trade => 0,
-        RecordKind::Quote => 1,
-        RecordKind::Bar => 2,
-    }
-}
 
 /// Per (symbol, kind): the newest event time the topic holds.
 #[derive(Debug, Default, Clone)]
@@ -141,7 +133,7 @@ impl ResumePoint {
     pub fn already_sent(&self, record: &Record) -> bool {
         self.newest
             .get(record.symbol())
-            .and_then(|kinds| kinds[kind_index(record.kind())])
+            .and_then(|kinds| kinds[record.kind().index()])
             .is_some_and(|newest| record.event_ts() < newest)
     }
 

@@ -198,6 +198,15 @@ pub enum RecordKind {
 impl RecordKind {
     pub const ALL: [RecordKind; 3] = [RecordKind::Trade, RecordKind::Quote, RecordKind::Bar];
 
+    /// Position in [`RecordKind::ALL`], for per-kind arrays on hot paths (no map lookup).
+    pub fn index(self) -> usize {
+        match self {
+            RecordKind::Trade => 0,
+            RecordKind::Quote => 1,
+            RecordKind::Bar => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Trade => "trade",
