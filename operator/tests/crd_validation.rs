@@ -265,7 +265,10 @@ fn kubectl_get_shows_the_printer_columns() {
         table.contains("stocks.ticks") && table.contains("s3://market-lake/raw/stocks/"),
         "{table}"
     );
-    let explained = kubectl_ok(&["explain", "stockfeed.spec.sink.partitionBy"], None);
+    let explained = kubectl_eventually(
+        &["explain", "stockfeed.spec.sink.partitionBy"],
+        std::time::Duration::from_secs(30),
+    );
     assert!(explained.contains("Hive partition columns"), "{explained}");
     kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);
 }

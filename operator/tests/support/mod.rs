@@ -90,6 +90,25 @@ pub fn kubectl_ok(args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// kubectl that must succeed within `within`, retried every 500 ms. For reads served from
+/// state the apiserver publishes asynchronously: the OpenAPI document behind `kubectl explain`
+/// is rebuilt some time after a CRD is (re)applied and Established, by another test too.
+pub fn kubectl_eventually(args: &[&str], within: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let out = kubectl(args, None);
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl {args:?} still failing after {within:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 /// Applies a manifest in `ns` server-side, as a user would (field manager `test-user`).
 pub fn apply_as_user(ns: &str, manifest: &str) {
     kubectl_ok(
