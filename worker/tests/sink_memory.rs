@@ -1,7 +1,10 @@
 //! The sink's memory stays bounded with many symbols and partitions: 10,000 symbols over 12
 //! partitions, partitioned by symbol (the worst case: one open file per symbol and kind),
 //! against caps of 32 MiB buffered and 2,000 open files. The resident memory of the real
-//! `stockfeed sink` process is sampled throughout and must stay under 160 MiB.
+//! `stockfeed sink` process is sampled throughout and must stay under 176 MiB. (The bound was
+//! 160 MiB while segments were written inline; since they are written behind the consumer,
+//! which keeps reading and decoding meanwhile, the debug build peaks at 160–163 MiB. Both caps
+//! still hold: bytes and files of segments being written count against them.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests report failure by panicking
 
@@ -24,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 const SYMBOLS: usize = 10_000;
 const PARTITIONS: i32 = 12;
 const RECORDS: u64 = 60_000;
-const RSS_BOUND: u64 = 160 * 1024 * 1024;
+const RSS_BOUND: u64 = 176 * 1024 * 1024;
 
 fn rss_of(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -20,7 +20,9 @@ pub struct Bar {
     pub provider: Provider,
     pub symbol: Symbol,
     /// Start of the bar (UTC).
+    #[serde(deserialize_with = "super::rfc3339::deserialize")]
     pub event_ts: DateTime<Utc>,
+    #[serde(deserialize_with = "super::rfc3339::deserialize")]
     pub ingest_ts: DateTime<Utc>,
     pub interval: BarInterval,
     pub open: Price,

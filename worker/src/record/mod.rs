@@ -14,6 +14,7 @@ mod decimal;
 mod id;
 mod interval;
 mod quote;
+pub mod rfc3339;
 pub mod schema;
 mod symbol;
 mod time;

@@ -19,7 +19,9 @@ pub struct Quote {
     pub id: RecordId,
     pub provider: Provider,
     pub symbol: Symbol,
+    #[serde(deserialize_with = "super::rfc3339::deserialize")]
     pub event_ts: DateTime<Utc>,
+    #[serde(deserialize_with = "super::rfc3339::deserialize")]
     pub ingest_ts: DateTime<Utc>,
     pub bid_price: Price,
     pub bid_size: Quantity,

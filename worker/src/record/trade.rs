@@ -21,8 +21,10 @@ pub struct Trade {
     pub provider: Provider,
     pub symbol: Symbol,
     /// When the trade happened, per the provider (UTC).
+    #[serde(deserialize_with = "super::rfc3339::deserialize")]
     pub event_ts: DateTime<Utc>,
     /// When the producer received it (UTC).
+    #[serde(deserialize_with = "super::rfc3339::deserialize")]
     pub ingest_ts: DateTime<Utc>,
     pub price: Price,
     pub size: Quantity,

@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod run;
 pub mod segment;
 pub mod storage;
+pub mod write;
 
 pub use config::SinkConfig;
 pub use run::{SinkError, SinkReadiness, SinkSummary, run_sink};

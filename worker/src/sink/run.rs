@@ -11,6 +11,10 @@
 //! 4. Dead letters of the segment are flushed to Kafka, then the offset after the segment is
 //!    committed. A crash anywhere before the commit replays the segment into the same files.
 //!
+//! Steps 3 and 4 run behind the consumer: a cut segment is encoded and written by a task
+//! (`write.rs`) while the next records are read, one write per partition at a time, and the
+//! main loop commits when the task reports back.
+//!
 //! On a revocation the partition's unwritten segment is dropped; the next owner restarts from
 //! the committed offset and, through the manifest, produces the same files.
 
@@ -19,7 +23,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures_util::future::try_join_all;
 use prometheus_client::registry::Registry;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -30,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::bars::{BarState, DerivedBars};
 use super::config::SinkConfig;
 use super::consumer::{RebalanceEvent, SinkContext};
-use super::format::{self, Format, FormatOptions};
+use super::format::{Format, FormatOptions};
 use super::lake::LakeUrl;
 use super::layout::{
     Dataset, PartitionBy, bar_state_key, file_name, manifest_key, partition_dir_in,
@@ -38,6 +41,9 @@ use super::layout::{
 use super::manifest::Manifest;
 use super::segment::{PlannedFile, Segment};
 use super::storage::{ObjectStore, PutOutcome, StoreError};
+use super::write::{
+    SegmentWrite, WriteContext, WriteDone, encoder_permits, retry_store, write_segment,
+};
 use crate::kafka::decode_message;
 use crate::metrics::{ErrorLabels, KindLabels, ProducerMetrics, SinkMetrics};
 use crate::producer::preflight::{PreflightError, check_topics};
@@ -112,6 +118,14 @@ struct Sink {
     /// Each partition's open bars and the offset they are valid at (the end of the last
     /// segment written), so the next segment need not read them back from the lake.
     bar_states: HashMap<i32, (i64, BarState)>,
+    /// Segments being written in the background (`write.rs`).
+    writes: tokio::task::JoinSet<Result<WriteDone, SinkError>>,
+    /// Partitions with a write in flight, and the buffered bytes and files it still holds:
+    /// both count against the memory limits until the write is done.
+    writing: HashMap<i32, InFlight>,
+    /// Bumped when a partition is revoked: a write cut before that must not commit.
+    epochs: HashMap<i32, u64>,
+    encoders: Arc<tokio::sync::Semaphore>,
     summary: SinkSummary,
 }
 
@@ -168,6 +182,10 @@ pub async fn run_sink(
         newest_event: HashMap::new(),
         bars: None,
         bar_states: HashMap::new(),
+        writes: tokio::task::JoinSet::new(),
+        writing: HashMap::new(),
+        epochs: HashMap::new(),
+        encoders: Arc::new(tokio::sync::Semaphore::new(encoder_permits())),
         summary: SinkSummary::default(),
     };
     sink.bars = Some(sink.config.sink.derived_bars).filter(|b| b.enabled);
@@ -175,7 +193,8 @@ pub async fn run_sink(
     // Reading and JSON decoding run in their own task, ahead of the bookkeeping and writing
     // done here, so the two use both cores. Rebalance events travel in the same channel, in
     // the order librdkafka raised them relative to the messages.
-    let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel::<Incoming>(8192);
+    let (incoming_tx, mut incoming) =
+        tokio::sync::mpsc::channel::<Vec<Incoming>>(READ_AHEAD_BATCHES);
     let reader = tokio::spawn(read_and_decode(
         sink.consumer.clone(),
         sink.events.clone(),
@@ -186,38 +205,35 @@ pub async fn run_sink(
         tokio::select! {
             biased;
             () = shutdown.cancelled() => break,
-            item = incoming.recv() => match item {
-                Some(Incoming::Rebalance(events)) => sink.apply_events(events, &readiness),
-                Some(Incoming::Message { partition, offset, payload_len, record }) => {
-                    let record = match record {
-                        Ok(record) => Some(record),
-                        Err((reason, original)) => {
-                            sink.dead_letter(&original, &reason).await?;
-                            None
-                        }
-                    };
-                    sink.accept(partition, offset, record, payload_len).await?;
-                }
-                Some(Incoming::Error(e)) => {
-                    sink.metrics.errors.get_or_create(&ErrorLabels { class: "consume".into() }).inc();
-                    tracing::warn!(error = %e, "consume error");
-                }
-                None => break,
-            },
+            // Finished writes and the age check go first: under a steady stream of messages
+            // they would otherwise wait (the commit, and segments past their age).
+            Some(joined) = sink.writes.join_next(), if !sink.writes.is_empty() => {
+                sink.finish_write(joined).await?;
+            }
             _ = tick.tick() => {
                 sink.rotate_aged().await?;
                 if let Some(rss) = crate::metrics::rss_bytes() {
                     sink.metrics.rss_bytes.set(rss as i64);
                 }
             }
+            batch = incoming.recv() => match batch {
+                Some(batch) => {
+                    for item in batch {
+                        sink.handle(item, &readiness).await?;
+                    }
+                }
+                None => break,
+            },
         }
     }
     reader.abort();
     // Messages already decoded are dropped unprocessed: nothing past the last commit is lost,
     // they are read again by whoever owns the partition next.
-    while let Ok(item) = incoming.try_recv() {
-        if let Incoming::Rebalance(events) = item {
-            sink.apply_events(events, &readiness);
+    while let Ok(batch) = incoming.try_recv() {
+        for item in batch {
+            if let Incoming::Rebalance(events) = item {
+                sink.apply_events(events, &readiness);
+            }
         }
     }
     tracing::info!("shutdown: writing every open segment and committing");
@@ -231,8 +247,17 @@ pub async fn run_sink(
     for p in partitions {
         sink.rotate(p).await?;
     }
+    while let Some(joined) = sink.writes.join_next().await {
+        sink.finish_write(joined).await?;
+    }
     sink.commit_all_sync();
     Ok(sink.summary)
+}
+
+/// What a segment being written still holds, for the memory limits.
+struct InFlight {
+    bytes: usize,
+    files: usize,
 }
 
 /// What the reading task hands to the main loop.
@@ -251,49 +276,151 @@ enum Incoming {
     Error(String),
 }
 
-/// Reads messages, decodes and validates them, and forwards them with the rebalance events
-/// raised while reading, until shutdown or the main loop goes away.
+/// Most messages the reading task hands over at once. Handing over one message at a time
+/// cost more in thread wake-ups than decoding it; a batch of this size is still read in well
+/// under a millisecond, so rebalances and shutdown are not held up.
+const READ_BATCH: usize = 1024;
+
+/// Batches that may wait in the channel: with `READ_BATCH`, up to ~8,000 decoded records
+/// read ahead of the bookkeeping.
+const READ_AHEAD_BATCHES: usize = 8;
+
+/// Reads messages, decodes and validates them, and forwards them in batches with the
+/// rebalance events raised while reading, until shutdown or the main loop goes away.
+///
+/// Order is kept: events taken after a message was returned go ahead of that message (as
+/// librdkafka raised them before returning it), so a batch ends where events arrive.
 async fn read_and_decode(
     consumer: Arc<StreamConsumer<SinkContext>>,
     events: Arc<Mutex<Vec<RebalanceEvent>>>,
-    out: tokio::sync::mpsc::Sender<Incoming>,
+    out: tokio::sync::mpsc::Sender<Vec<Incoming>>,
     shutdown: CancellationToken,
 ) {
+    use futures_util::{FutureExt, StreamExt};
+    // One stream for the task's life: `recv` would register and drop a waker per message.
+    let mut stream = consumer.stream();
     let take_events = || {
         events
             .lock()
             .map(|mut e| std::mem::take(&mut *e))
             .unwrap_or_default()
     };
+    // Where the reading task waits, logged at debug level: for librdkafka (the broker or the
+    // fetch settings are the limit) or for the main loop (bookkeeping or writes are).
+    let (mut waited_read, mut waited_send, mut since) =
+        (Duration::ZERO, Duration::ZERO, Instant::now());
     loop {
-        let msg = tokio::select! {
+        if since.elapsed() >= Duration::from_secs(5) {
+            tracing::debug!(
+                waited_for_messages_ms = waited_read.as_millis() as u64,
+                waited_for_main_loop_ms = waited_send.as_millis() as u64,
+                over_ms = since.elapsed().as_millis() as u64,
+                "sink reader waits"
+            );
+            (waited_read, waited_send, since) = (Duration::ZERO, Duration::ZERO, Instant::now());
+        }
+        let reading = Instant::now();
+        let first = tokio::select! {
             () = shutdown.cancelled() => return,
             // Wake up now and then so rebalance events are forwarded when no message comes.
             () = tokio::time::sleep(Duration::from_millis(200)) => None,
-            msg = consumer.recv() => Some(msg),
+            msg = stream.next() => msg,
         };
-        let pending = take_events();
-        if !pending.is_empty() && out.send(Incoming::Rebalance(pending)).await.is_err() {
-            return;
-        }
-        let item = match msg {
-            None => continue,
-            Some(Err(e)) => Incoming::Error(e.to_string()),
-            Some(Ok(m)) => {
-                let payload_len = m.payload().map_or(0, <[u8]>::len);
-                let record = decode_message(m.headers(), m.key(), m.payload(), Utc::now())
-                    .map_err(|e| (e.to_string(), m.detach()));
-                Incoming::Message {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    payload_len,
-                    record,
+        waited_read += reading.elapsed();
+        // One clock read per batch: records are checked against "now" only to refuse event
+        // times far in the future, where a millisecond does not matter.
+        let now = Utc::now();
+        let mut batch = Vec::with_capacity(if first.is_some() { READ_BATCH } else { 1 });
+        let mut next = first;
+        loop {
+            let pending = take_events();
+            if !pending.is_empty() {
+                if !batch.is_empty() && out.send(decode_batch(batch, now)).await.is_err() {
+                    return;
                 }
+                batch = vec![Read::Rebalance(pending)];
             }
-        };
-        if out.send(item).await.is_err() {
+            match next {
+                None => break,
+                Some(Err(e)) => batch.push(Read::Error(e.to_string())),
+                Some(Ok(m)) => batch.push(Read::Message(m)),
+            }
+            if batch.len() >= READ_BATCH {
+                break;
+            }
+            // Take what librdkafka already holds without waiting for more.
+            next = match stream.next().now_or_never() {
+                Some(Some(msg)) => Some(msg),
+                _ => break,
+            };
+        }
+        let decoded = decode_batch(batch, now);
+        let sending = Instant::now();
+        if !decoded.is_empty() && out.send(decoded).await.is_err() {
             return;
         }
+        waited_send += sending.elapsed();
+    }
+}
+
+/// What was read, in order, before decoding.
+enum Read<'a> {
+    Rebalance(Vec<RebalanceEvent>),
+    Message(rdkafka::message::BorrowedMessage<'a>),
+    Error(String),
+}
+
+impl Read<'_> {
+    fn decode(self, now: chrono::DateTime<Utc>) -> Incoming {
+        match self {
+            Read::Rebalance(events) => Incoming::Rebalance(events),
+            Read::Message(m) => decode(&m, now),
+            Read::Error(e) => Incoming::Error(e),
+        }
+    }
+}
+
+/// Batches smaller than this are decoded on the reading task alone.
+const PARALLEL_DECODE_MIN: usize = 256;
+
+/// Decodes a batch in order. JSON decoding is most of the sink's work per record, so a large
+/// batch is split in two halves decoded at once, the second on a scoped thread (librdkafka's
+/// messages may be read from any thread). The task steps out of the async worker pool for
+/// that (`block_in_place`), which needs the multi-threaded runtime the binary runs on.
+fn decode_batch(mut batch: Vec<Read<'_>>, now: chrono::DateTime<Utc>) -> Vec<Incoming> {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if batch.len() < PARALLEL_DECODE_MIN || !multi_thread {
+        return batch.into_iter().map(|r| r.decode(now)).collect();
+    }
+    let second = batch.split_off(batch.len() / 2);
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let helper = scope.spawn(move || {
+                second
+                    .into_iter()
+                    .map(|r| r.decode(now))
+                    .collect::<Vec<_>>()
+            });
+            let mut decoded: Vec<Incoming> = batch.into_iter().map(|r| r.decode(now)).collect();
+            match helper.join() {
+                Ok(rest) => decoded.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            decoded
+        })
+    })
+}
+
+fn decode(m: &rdkafka::message::BorrowedMessage<'_>, now: chrono::DateTime<Utc>) -> Incoming {
+    let payload_len = m.payload().map_or(0, <[u8]>::len);
+    let record = decode_message(m.headers(), m.key(), m.payload(), now)
+        .map_err(|e| (e.to_string(), m.detach()));
+    Incoming::Message {
+        partition: m.partition(),
+        offset: m.offset(),
+        payload_len,
+        record,
     }
 }
 
@@ -337,6 +464,38 @@ fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig 
 }
 
 impl Sink {
+    /// One item from the reading task.
+    async fn handle(&mut self, item: Incoming, readiness: &SinkReadiness) -> Result<(), SinkError> {
+        match item {
+            Incoming::Rebalance(events) => self.apply_events(events, readiness),
+            Incoming::Message {
+                partition,
+                offset,
+                payload_len,
+                record,
+            } => {
+                let record = match record {
+                    Ok(record) => Some(record),
+                    Err((reason, original)) => {
+                        self.dead_letter(&original, &reason).await?;
+                        None
+                    }
+                };
+                self.accept(partition, offset, record, payload_len).await?;
+            }
+            Incoming::Error(e) => {
+                self.metrics
+                    .errors
+                    .get_or_create(&ErrorLabels {
+                        class: "consume".into(),
+                    })
+                    .inc();
+                tracing::warn!(error = %e, "consume error");
+            }
+        }
+        Ok(())
+    }
+
     fn apply_events(&mut self, events: Vec<RebalanceEvent>, readiness: &SinkReadiness) {
         for event in events {
             match event {
@@ -353,6 +512,7 @@ impl Sink {
                         self.next_start.remove(&p);
                         self.newest_event.remove(&p);
                         self.bar_states.remove(&p);
+                        *self.epochs.entry(p).or_default() += 1;
                     }
                 }
                 RebalanceEvent::Assigned(_) => readiness
@@ -363,14 +523,25 @@ impl Sink {
         self.update_gauges();
     }
 
+    /// Bytes held by open segments and by segments still being written.
+    fn buffered_bytes(&self) -> usize {
+        self.segments.values().map(|s| s.bytes).sum::<usize>()
+            + self.writing.values().map(|w| w.bytes).sum::<usize>()
+    }
+
     fn update_gauges(&self) {
-        let buffered: usize = self.segments.values().map(|s| s.bytes).sum();
+        let buffered = self.buffered_bytes();
         self.metrics.buffered_bytes.set(buffered as i64);
         self.metrics.open_files.set(self.open_files() as i64);
     }
 
+    /// Files of open segments and of segments still being written.
     fn open_files(&self) -> usize {
-        self.segments.values().map(Segment::open_files).sum()
+        self.segments
+            .values()
+            .map(Segment::open_files)
+            .sum::<usize>()
+            + self.writing.values().map(|w| w.files).sum::<usize>()
     }
 
     /// Adds one consumed message (a record, or `None` for a dead-lettered one) to its segment.
@@ -467,7 +638,7 @@ impl Sink {
     async fn enforce_memory_cap(&mut self) -> Result<(), SinkError> {
         let memory = self.config.sink.memory;
         loop {
-            let buffered: usize = self.segments.values().map(|s| s.bytes).sum();
+            let buffered = self.buffered_bytes();
             let over =
                 buffered > memory.max_buffered_bytes || self.open_files() > memory.max_open_files;
             if !over {
@@ -481,7 +652,12 @@ impl Sink {
                 .max_by_key(|(_, s)| s.bytes)
                 .map(|(p, _)| *p)
             else {
-                return Ok(());
+                // Everything is being written already: wait for a write to release its bytes.
+                if self.writes.is_empty() {
+                    return Ok(());
+                }
+                self.finish_next_write().await?;
+                continue;
             };
             tracing::debug!(
                 partition = largest,
@@ -491,8 +667,11 @@ impl Sink {
         }
     }
 
-    /// Writes one partition's segment and commits past it (see the module docs).
+    /// Cuts one partition's segment: its manifest, derived bars and file plan, then hands
+    /// the files to a background write; the commit follows in `finish_write` (see the module docs).
     async fn rotate(&mut self, partition: i32) -> Result<(), SinkError> {
+        // One write per partition at a time, so its commits stay in offset order.
+        self.wait_for_write(partition).await?;
         let Some(mut seg) = self.segments.remove(&partition) else {
             return Ok(());
         };
@@ -554,110 +733,125 @@ impl Sink {
             Some(bars) => Some(self.derive_bars(bars, &seg, extension).await?),
             None => None,
         };
-        // Freshness is measured against the write, taken before the records move on.
-        let now = Utc::now();
-        for (_, record) in &seg.records {
-            self.metrics
-                .freshness
-                .observe((now - record.event_ts()).num_milliseconds().max(0) as f64 / 1000.0);
-        }
-        // Encode every file of the segment on the blocking pool (in parallel, and off the
-        // consuming thread), then write them concurrently.
         let mut files = seg.take_plan(&self.topic, &self.partition_by, extension);
         let mut bar_state = None;
         if let Some((bar_files, state)) = derived {
             files.extend(bar_files);
-            bar_state = Some(state);
-        }
-        let (format, options) = (self.format, self.format_options.clone());
-        let encodings = files.into_iter().map(|mut file| {
-            let options = options.clone();
-            tokio::task::spawn_blocking(move || {
-                let encoded = format::encode(format, &options, file.kind, &mut file.records)
-                    .map_err(|e| SinkError::Encode {
-                        kind: file.kind,
-                        message: e.to_string(),
-                    })?;
-                Ok::<_, SinkError>((file.key, file.dataset, encoded))
-            })
-        });
-        let mut writes = Vec::new();
-        for joined in futures_util::future::join_all(encodings).await {
-            let encoded =
-                joined.map_err(|e| SinkError::Config(format!("encoder task failed: {e}")))??;
-            debug_assert!(encoded.0.ends_with(encoded.2.extension));
-            writes.push(encoded);
-        }
-        let store = self.store.clone();
-        let metrics = self.metrics.clone();
-        let outcomes = try_join_all(writes.iter().map(|(key, _, encoded)| {
-            let store = store.clone();
-            let metrics = metrics.clone();
-            async move {
-                loop {
-                    match store
-                        .put_if_absent(key, encoded.bytes.clone(), encoded.content_type)
-                        .await
-                    {
-                        Ok(o) => return Ok::<_, SinkError>(o),
-                        Err(e) => {
-                            metrics
-                                .errors
-                                .get_or_create(&ErrorLabels {
-                                    class: "store".into(),
-                                })
-                                .inc();
-                            tracing::warn!(error = %e, "writing a lake object failed; retrying");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-            }
-        }))
-        .await?;
-        for ((_, dataset, encoded), outcome) in writes.iter().zip(outcomes) {
-            let labels = KindLabels {
-                kind: dataset.to_string(),
-            };
-            match outcome {
-                PutOutcome::Created => {
-                    self.metrics.files_written.get_or_create(&labels).inc();
-                    self.metrics
-                        .bytes_written
-                        .inc_by(encoded.bytes.len() as u64);
-                    self.summary.files_written += 1;
-                }
-                PutOutcome::AlreadyExists => {
-                    self.metrics.files_already_present.inc();
-                }
-            }
-            self.metrics
-                .records_written
-                .get_or_create(&labels)
-                .inc_by(encoded.rows as u64);
-            if *dataset == Dataset::Bars1m {
-                self.summary.derived_bars += encoded.rows as u64;
-            } else {
-                self.summary.records_written += encoded.rows as u64;
-            }
-        }
-        if let Some(state) = bar_state {
-            // Saved before the commit: whoever continues at `end` must find it.
-            let key = bar_state_key(&self.topic, partition, end);
-            let bytes = state.to_bytes();
-            self.retry("put bar state", || {
-                self.store
-                    .put_if_absent(&key, bytes.clone(), "application/json")
-            })
-            .await?;
+            bar_state = Some((bar_state_key(&self.topic, partition, end), state.to_bytes()));
+            self.bar_states.insert(partition, (end, state));
             self.metrics.bars_open.set(
                 self.bar_states
                     .values()
                     .map(|(_, s)| s.open_bars())
-                    .sum::<usize>() as i64
-                    + state.open_bars() as i64,
+                    .sum::<usize>() as i64,
             );
-            self.bar_states.insert(partition, (end, state));
+        }
+        // The next segment of this partition starts here whether or not this one is written
+        // yet; the commit waits for the write.
+        self.next_start.insert(partition, end);
+        self.writing.insert(
+            partition,
+            InFlight {
+                bytes: seg.bytes,
+                files: files.len(),
+            },
+        );
+        let job = SegmentWrite {
+            partition,
+            start: seg.start,
+            end,
+            epoch: self.epochs.get(&partition).copied().unwrap_or_default(),
+            files,
+            bar_state,
+            bytes: seg.bytes,
+            cut_at: started,
+        };
+        let context = WriteContext {
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            format: self.format,
+            options: self.format_options.clone(),
+            encoders: self.encoders.clone(),
+        };
+        self.writes.spawn(write_segment(job, context));
+        self.update_gauges();
+        Ok(())
+    }
+
+    /// Waits until no write of `partition` is in flight, finishing the writes that end
+    /// meanwhile (of any partition).
+    async fn wait_for_write(&mut self, partition: i32) -> Result<(), SinkError> {
+        if !self.writing.contains_key(&partition) {
+            return Ok(());
+        }
+        let waiting = Instant::now();
+        while self.writing.contains_key(&partition) {
+            if self.writes.is_empty() {
+                self.writing.clear();
+                break;
+            }
+            self.finish_next_write().await?;
+        }
+        // Reading stalls meanwhile: frequent waits mean writes are slower than reads.
+        tracing::debug!(
+            partition,
+            waited_ms = waiting.elapsed().as_millis() as u64,
+            "waited for the partition's previous segment write"
+        );
+        Ok(())
+    }
+
+    async fn finish_next_write(&mut self) -> Result<(), SinkError> {
+        match self.writes.join_next().await {
+            Some(joined) => self.finish_write(joined).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Books a finished write and commits past its segment, unless the partition was revoked
+    /// since the cut (its next owner replays the segment into the same files).
+    async fn finish_write(
+        &mut self,
+        joined: Result<Result<WriteDone, SinkError>, tokio::task::JoinError>,
+    ) -> Result<(), SinkError> {
+        let done =
+            joined.map_err(|e| SinkError::Config(format!("segment writer task failed: {e}")))??;
+        self.writing.remove(&done.partition);
+        for file in &done.files {
+            let labels = KindLabels {
+                kind: file.dataset.to_string(),
+            };
+            if file.created {
+                self.metrics.files_written.get_or_create(&labels).inc();
+                self.metrics.bytes_written.inc_by(file.bytes as u64);
+                self.summary.files_written += 1;
+            } else {
+                self.metrics.files_already_present.inc();
+            }
+            self.metrics
+                .records_written
+                .get_or_create(&labels)
+                .inc_by(file.rows as u64);
+            if file.dataset == Dataset::Bars1m {
+                self.summary.derived_bars += file.rows as u64;
+            } else {
+                self.summary.records_written += file.rows as u64;
+            }
+        }
+        let epoch = self
+            .epochs
+            .get(&done.partition)
+            .copied()
+            .unwrap_or_default();
+        if epoch != done.epoch {
+            tracing::info!(
+                partition = done.partition,
+                start = done.start,
+                end = done.end,
+                "segment written after its partition was revoked; leaving the commit to the next owner"
+            );
+            self.update_gauges();
+            return Ok(());
         }
         if self.dlq_pending {
             self.dlq
@@ -666,13 +860,21 @@ impl Sink {
                 .map_err(|e| SinkError::Dlq(WriterError::Enqueue(e)))?;
             self.dlq_pending = false;
         }
-        self.commit(partition, end, CommitMode::Async);
-        self.next_start.insert(partition, end);
+        self.commit(done.partition, done.end, CommitMode::Async);
+        tracing::debug!(
+            partition = done.partition,
+            start = done.start,
+            end = done.end,
+            files = done.files.len(),
+            rows = done.files.iter().map(|f| f.rows).sum::<usize>(),
+            since_cut_ms = done.cut_at.elapsed().as_millis() as u64,
+            "segment written and committed"
+        );
         self.summary.segments += 1;
         self.metrics.segments_committed.inc();
         self.metrics
             .flush_latency
-            .observe(started.elapsed().as_secs_f64());
+            .observe(done.cut_at.elapsed().as_secs_f64());
         self.update_gauges();
         Ok(())
     }
@@ -835,29 +1037,12 @@ impl Sink {
         Ok(())
     }
 
-    /// Retries a store operation until it succeeds; the store being down pauses the sink
-    /// rather than losing or skipping anything.
-    async fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, SinkError>
+    /// Retries a store operation until it succeeds (see [`retry_store`]).
+    async fn retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T, SinkError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match op().await {
-                Ok(v) => return Ok(v),
-                Err(e) => {
-                    self.metrics
-                        .errors
-                        .get_or_create(&ErrorLabels {
-                            class: "store".into(),
-                        })
-                        .inc();
-                    tracing::warn!(error = %e, operation = what, retry_in = ?delay, "lake store error; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+        retry_store(&self.metrics, what, op).await
     }
 }

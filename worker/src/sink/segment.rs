@@ -4,7 +4,7 @@
 //! offsets `start..end`; poison messages inside that range went to the dead-letter topic and
 //! are covered by the same commit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
@@ -124,7 +124,8 @@ impl Segment {
 
     /// Groups the records into files, named after the segment's first offset. Takes the
     /// records out of the segment: they are written next, and copying millions of them would
-    /// cost more than encoding them.
+    /// cost more than encoding them. Each record is placed by its directory's hash, looked up
+    /// in the directories seen on `push`, so no path is formatted per record.
     pub fn take_plan(
         &mut self,
         topic: &str,
@@ -132,27 +133,29 @@ impl Segment {
         extension: &str,
     ) -> Vec<PlannedFile> {
         let name = file_name(topic, self.partition, self.start, extension);
-        let mut groups: BTreeMap<String, PlannedFile> = BTreeMap::new();
+        let mut files: Vec<PlannedFile> = Vec::with_capacity(self.dirs.len());
+        let mut index: HashMap<u64, usize> = HashMap::with_capacity(self.dirs.len());
         for (_, record) in std::mem::take(&mut self.records) {
-            let dir = partition_dir(partition_by, &record);
-            let kind = record.kind();
-            match groups.get_mut(&dir) {
-                Some(file) => file.records.push(record),
-                None => {
-                    let key = format!("{dir}{name}");
-                    groups.insert(
-                        dir,
-                        PlannedFile {
-                            key,
-                            dataset: Dataset::of(kind),
-                            kind,
-                            records: vec![record],
-                        },
-                    );
-                }
-            }
+            let key = dir_key(partition_by, &record);
+            let at = *index.entry(key).or_insert_with(|| {
+                let dir = self
+                    .dirs
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| partition_dir(partition_by, &record));
+                let kind = record.kind();
+                files.push(PlannedFile {
+                    key: format!("{dir}{name}"),
+                    dataset: Dataset::of(kind),
+                    kind,
+                    records: Vec::new(),
+                });
+                files.len() - 1
+            });
+            files[at].records.push(record);
         }
-        groups.into_values().collect()
+        files.sort_by(|a, b| a.key.cmp(&b.key));
+        files
     }
 }
 
