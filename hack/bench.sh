@@ -40,17 +40,7 @@ else
   PRODUCER_RECORDS=1000000 SINK_RECORDS=3000000 OPERATOR_FEEDS=100 QUERY_TRADES=50000000
 fi
 
-cleanup() {
-  local rc=$?
-  stop_started_services
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-step() {
-  echo "==> $*" >&2
-}
+stop_started_services_on_exit
 
 # A JSON string literal of $1.
 json_str() {

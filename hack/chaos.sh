@@ -67,10 +67,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step() {
-  echo "==> $*" >&2
-}
-
 # The services the selected scenarios need, started unless already running.
 needed=()
 packages=()

@@ -14,13 +14,7 @@ LAKE=/tmp/stockfeed-demo/lake   # as written in examples/demo-feed.yaml
 FEED=examples/demo-feed.yaml
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/target}"
 
-cleanup() {
-  local rc=$?
-  stop_started_services
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+stop_started_services_on_exit
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 

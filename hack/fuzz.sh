@@ -39,10 +39,6 @@ BUILD_FLAGS=(--release --debug-assertions --sanitizer none --codegen-units 16)
 
 [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || die "fuzz: FUZZ_SECONDS must be a whole number of seconds, got '$SECONDS_PER_TARGET'"
 
-step() {
-  echo "==> $*" >&2
-}
-
 # The nightly toolchain: installed once with the minimal profile (rustc, cargo, rust-std).
 ensure_nightly() {
   command -v rustup >/dev/null ||

@@ -195,3 +195,15 @@ stop_started_services() {
     "$HACK_DIR/${STARTED_SERVICES[i]}.sh" stop || true
   done
 }
+
+# Stops what this script started when it exits, however it exits (Ctrl-C included). Scripts
+# with more to undo define their own EXIT trap that calls stop_started_services.
+stop_started_services_on_exit() {
+  trap 'rc=$?; stop_started_services; exit "$rc"' EXIT
+  trap 'exit 130' INT TERM
+}
+
+# A step heading on stderr.
+step() {
+  echo "==> $*" >&2
+}

@@ -4,17 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_DIR"
 
-cleanup() {
-  local rc=$?
-  stop_started_services
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-step() {
-  echo "==> $*" >&2
-}
+stop_started_services_on_exit
 
 t0=$SECONDS
 step "services"
