@@ -250,11 +250,13 @@ times=""
 for stage in e2e producer sink operator query; do
   [ -n "${stage_secs[$stage]:-}" ] && times="$times $stage $((stage_secs[$stage] / 60))m$((stage_secs[$stage] % 60))s,"
 done
+times="${times# }"
+times="${times%,}"
 export BENCH_META_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 export BENCH_META_COMMIT="$commit"
 export BENCH_META_MACHINE="$(nproc) cores (${cpu_model:-unknown CPU}), ${mem_gib} GiB RAM, Linux $(uname -r)"
 export BENCH_META_LOAD="load average $load_before before, $load_after after (other work on the machine shares the cores)"
-export BENCH_META_TIMES="benchmarks $((bench_secs / 60)) min $((bench_secs % 60)) s (${times# }), build before them ${build_secs} s"
+export BENCH_META_TIMES="benchmarks $((bench_secs / 60)) min $((bench_secs % 60)) s (${times}), build before them ${build_secs} s"
 export BENCH_META_KIND
 if [ "$QUICK" = 1 ]; then
   BENCH_META_KIND="QUICK smoke run (BENCH_QUICK=1: $RUNS run(s), small counts; not comparable with full runs)"

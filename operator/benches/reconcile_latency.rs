@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, ResourceExt};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, CustomResourceExt, ResourceExt};
 use stockfeed_operator::crd::StockFeed;
 
 fn kubeconfig() -> String {
@@ -39,6 +41,26 @@ fn feed(name: &str, kafka: &str) -> StockFeed {
         "apiVersion: stockfeed.dev/v1alpha1\nkind: StockFeed\nmetadata: {{name: {name}}}\nspec:\n  tickers: [AAPL, MSFT]\n  source: {{provider: synthetic}}\n  kafka: {{bootstrapServers: '{kafka}', topic: bench.{name}, partitions: 1, replicationFactor: 1}}\n  sink: {{url: 's3://bench-lake/{name}/'}}\n"
     );
     serde_yaml::from_str(&yaml).unwrap()
+}
+
+/// Installs the StockFeed CRD this build defines (a fresh API server has none) and waits until
+/// the API server serves it.
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = StockFeed::crd();
+    let name = crd.name_any();
+    crds.patch(
+        &name,
+        &PatchParams::apply("stockfeed-bench").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
+    let established = await_condition(crds, &name, conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(60), established)
+        .await
+        .unwrap_or_else(|_| panic!("CRD {name} not established within 60 s"))
+        .unwrap();
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -92,6 +114,7 @@ async fn main() {
         .unwrap_or(1000);
     let kafka = std::env::var("STOCKFEED_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:19092".into());
     let client = client().await;
+    install_crd(&client).await;
     let ns = format!("bench-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces

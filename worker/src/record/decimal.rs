@@ -47,6 +47,9 @@ pub enum DecimalError {
 /// Parses decimal text (plain or scientific notation) exactly and checks it fits `DECIMAL(18, 8)`.
 fn parse_fitting(text: &str) -> Result<Decimal, DecimalError> {
     let trimmed = text.trim();
+    if let Some(value) = parse_plain(trimmed.as_bytes()) {
+        return Ok(value);
+    }
     let parsed = if trimmed.contains(['e', 'E']) {
         Decimal::from_scientific(trimmed)
     } else {
@@ -54,6 +57,39 @@ fn parse_fitting(text: &str) -> Result<Decimal, DecimalError> {
     };
     let value = parsed.map_err(|_| DecimalError::NotANumber(text.to_owned()))?;
     check_fits(value)
+}
+
+/// The form producers write, `^[0-9]{1,10}(\.[0-9]{1,8})?$`, read digit by digit into an
+/// already normalised `Decimal`; `None` for anything else (signs, exponents, more digits), which
+/// `rust_decimal` then parses and `check_fits` judges. Two decimals per record made the general
+/// parser plus normalisation a visible share of the sink's decoding.
+fn parse_plain(b: &[u8]) -> Option<Decimal> {
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(dot) => (&b[..dot], &b[dot + 1..]),
+        None => (b, &b[b.len()..]),
+    };
+    let dotted = int.len() != b.len();
+    if int.is_empty()
+        || int.len() > MAX_INTEGER_DIGITS as usize
+        || frac.len() > SCALE as usize
+        || (dotted && frac.is_empty())
+    {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    for &c in int.iter().chain(frac) {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa * 10 + i64::from(c - b'0');
+    }
+    // Normalise: drop trailing fractional zeros, as `Decimal::normalize` would.
+    let mut scale = frac.len() as u32;
+    while scale > 0 && mantissa % 10 == 0 {
+        mantissa /= 10;
+        scale -= 1;
+    }
+    Some(Decimal::new(mantissa, scale))
 }
 
 fn check_fits(value: Decimal) -> Result<Decimal, DecimalError> {
@@ -83,6 +119,16 @@ fn from_f64(value: f64) -> Result<Decimal, DecimalError> {
 
 /// `value * 10^SCALE` as an integer: the unscaled form of `DECIMAL(18, 8)`.
 fn to_scaled(value: Decimal) -> i64 {
+    // Values hold at most SCALE fractional digits, so scaling up is one multiplication.
+    if let (Ok(mantissa), Some(factor)) = (
+        i64::try_from(value.mantissa()),
+        SCALE
+            .checked_sub(value.scale())
+            .and_then(|up| 10_i64.checked_pow(up)),
+    ) && let Some(scaled) = mantissa.checked_mul(factor)
+    {
+        return scaled;
+    }
     let mut scaled = value;
     scaled.rescale(SCALE);
     // In range by construction: |value| < 10^10 and scale <= 8 give |mantissa| < 10^18 < 2^63.
@@ -127,7 +173,10 @@ macro_rules! exact_decimal {
         impl FromStr for $name {
             type Err = DecimalError;
             fn from_str(text: &str) -> Result<Self, Self::Err> {
-                Self::new(parse_fitting(text)?)
+                // `parse_fitting` already normalised and range-checked it.
+                let value = parse_fitting(text)?;
+                ($check)(value)?;
+                Ok(Self(value))
             }
         }
 
@@ -264,6 +313,57 @@ mod tests {
         assert_eq!("0".parse::<Quantity>().unwrap().to_scaled(), 0);
         assert_eq!("100.000".parse::<Quantity>().unwrap().to_string(), "100");
         assert_eq!("1.5e2".parse::<Quantity>().unwrap().to_string(), "150");
+    }
+
+    #[test]
+    fn plain_text_reads_as_the_general_parser_does() {
+        let cases = [
+            "0",
+            "00",
+            "0.0",
+            "0.00000000",
+            "1",
+            "007",
+            "189.13",
+            "189.130",
+            "100.000",
+            "0.00000001",
+            "9999999999.99999999",
+            "1234567890",
+            "0.5",
+            "10",
+            "10.10",
+        ];
+        for text in cases {
+            let fast = parse_plain(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            let general = check_fits(Decimal::from_str(text).unwrap()).unwrap();
+            assert_eq!(fast, general, "{text}");
+            assert_eq!(fast.scale(), general.scale(), "{text}");
+            assert_eq!(fast.to_string(), general.to_string(), "{text}");
+            assert_eq!(to_scaled(fast), {
+                let mut r = general;
+                r.rescale(SCALE);
+                i64::try_from(r.mantissa()).unwrap()
+            });
+        }
+        // Not the plain form: left to the general parser (and its errors).
+        for text in [
+            "",
+            ".",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e2",
+            "1.2.3",
+            "12345678901",
+            "0.123456789",
+            "1,5",
+            " 1",
+            "١",
+        ] {
+            assert_eq!(parse_plain(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]

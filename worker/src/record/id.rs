@@ -73,8 +73,7 @@ impl Serialize for RecordId {
 
 impl<'de> Deserialize<'de> for RecordId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        RecordId::parse(&text).map_err(serde::de::Error::custom)
+        super::text::parse_str(d, "a record id", RecordId::parse)
     }
 }
 

@@ -73,8 +73,7 @@ impl Serialize for BarInterval {
 
 impl<'de> Deserialize<'de> for BarInterval {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        super::text::parse_str(d, "a bar interval", str::parse)
     }
 }
 

@@ -17,6 +17,7 @@ mod quote;
 pub mod rfc3339;
 pub mod schema;
 mod symbol;
+mod text;
 mod time;
 mod trade;
 
@@ -99,12 +100,13 @@ macro_rules! kind_tag {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                if text == $text {
-                    Ok($name)
-                } else {
-                    Err(serde::de::Error::custom(format!("expected `{}`, got `{text}`", $text)))
-                }
+                text::parse_str(d, concat!("the string `", $text, "`"), |text| {
+                    if text == $text {
+                        Ok($name)
+                    } else {
+                        Err(format!("expected `{}`, got `{text}`", $text))
+                    }
+                })
             }
         }
 

@@ -14,9 +14,15 @@ pub const MAX_SYMBOL_LEN: usize = 15;
 /// Sources upper-case what providers send before building a `Symbol`; this type does not, so
 /// that a lower-case symbol in a Kafka message is caught as a producer bug instead of being
 /// quietly merged with the upper-case one.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Symbol(String);
+///
+/// Held inline (no heap allocation): the sink decodes, sorts and groups millions of records by
+/// symbol, and a boxed string per record was a measurable share of its time.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Symbol {
+    /// Bytes in use; the rest of `bytes` stays zero, so the derived equality and hash hold.
+    len: u8,
+    bytes: [u8; MAX_SYMBOL_LEN],
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SymbolError {
@@ -46,11 +52,46 @@ impl Symbol {
         if !(first_ok && rest_ok) {
             return Err(SymbolError::Malformed(text.to_owned()));
         }
-        Ok(Self(text.to_owned()))
+        let mut bytes = [0_u8; MAX_SYMBOL_LEN];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Ok(Self {
+            len: text.len() as u8,
+            bytes,
+        })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Always ASCII (checked in `new`), so this never falls back.
+        std::str::from_utf8(self.used()).unwrap_or_default()
+    }
+
+    fn used(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Alphabetical, as the text compares (byte order equals `str` order).
+impl Ord for Symbol {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.used().cmp(other.used())
+    }
+}
+
+impl PartialOrd for Symbol {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Symbol").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for Symbol {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -63,20 +104,19 @@ impl FromStr for Symbol {
 
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl AsRef<str> for Symbol {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl<'de> Deserialize<'de> for Symbol {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        Symbol::new(&text).map_err(serde::de::Error::custom)
+        super::text::parse_str(deserializer, "a ticker symbol", Symbol::new)
     }
 }
 
@@ -124,6 +164,33 @@ mod tests {
             Symbol::new("ABCDEFGHIJKLMNOP"),
             Err(SymbolError::TooLong(_))
         ));
+    }
+
+    #[test]
+    fn orders_equals_and_hashes_as_its_text() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let hash = |s: &Symbol| {
+            let mut h = DefaultHasher::new();
+            s.hash(&mut h);
+            h.finish()
+        };
+        let mut symbols: Vec<Symbol> = ["MSFT", "A", "BRK.B", "AA", "BRK-B", "ABCDEFGHIJKLMNO"]
+            .into_iter()
+            .map(|t| Symbol::new(t).unwrap())
+            .collect();
+        symbols.sort();
+        let sorted: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
+        let mut expected = sorted.clone();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+        assert_eq!(sorted[0], "A");
+        let a = Symbol::new("AAPL").unwrap();
+        assert_eq!(a, a.clone());
+        assert_eq!(hash(&a), hash(&Symbol::new("AAPL").unwrap()));
+        assert_ne!(a, Symbol::new("AAP").unwrap());
+        assert_eq!(format!("{a:?}"), "Symbol(\"AAPL\")");
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"AAPL\"");
     }
 
     #[test]

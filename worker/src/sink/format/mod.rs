@@ -11,9 +11,8 @@
 pub mod columns;
 mod csv;
 mod jsonl;
+mod order;
 mod parquet;
-
-use std::cmp::Ordering;
 
 use crate::record::{Record, RecordKind};
 
@@ -165,18 +164,6 @@ pub enum EncodeError {
     Io(#[from] std::io::Error),
 }
 
-/// The order of rows in every file: by symbol, then event time, then id, so a reader scanning
-/// one symbol's rows sees them in time order and equal inputs give equal files. Records with
-/// equal ids differ at most in `ingest_ts`, the final tie-breaker, so the order is total over
-/// distinct records.
-fn row_order(a: &Record, b: &Record) -> Ordering {
-    a.symbol()
-        .cmp(b.symbol())
-        .then_with(|| a.event_ts().cmp(&b.event_ts()))
-        .then_with(|| a.id().cmp(&b.id()))
-        .then_with(|| a.ingest_ts().cmp(&b.ingest_ts()))
-}
-
 /// Encodes a batch as one file. All records must be of `kind` (error otherwise). Sorts
 /// `records` in place by (symbol, event_ts, id) — deterministic order — then encodes.
 pub fn encode(
@@ -193,7 +180,7 @@ pub fn encode(
             found: r.kind(),
         });
     }
-    records.sort_unstable_by(row_order);
+    order::sort_rows(&mut records[..]);
     let rows = records.len();
     let (bytes, extension, content_type) = match format {
         Format::Parquet => (
@@ -382,7 +369,7 @@ pub(crate) mod tests {
     fn sorts_by_symbol_time_and_id() {
         let mut records = sample();
         records.reverse();
-        records.sort_by(row_order);
+        order::sort_rows(&mut records);
         let keys: Vec<_> = records
             .iter()
             .map(|r| (r.symbol().as_str().to_owned(), r.event_ts()))
@@ -390,5 +377,22 @@ pub(crate) mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn sorting_keys_gives_the_order_of_sorting_records() {
+        // Many records with repeated symbols and times, shuffled deterministically.
+        let base = sample();
+        let mut records: Vec<Record> = (0..40)
+            .map(|i| base[(i * 7) % base.len()].clone())
+            .collect();
+        let n = records.len();
+        for i in 0..n {
+            records.swap(i, (i * 13 + 5) % n);
+        }
+        let mut by_records = records.clone();
+        by_records.sort_by(order::row_order);
+        order::sort_rows(&mut records);
+        assert_eq!(records, by_records);
     }
 }
