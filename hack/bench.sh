@@ -261,7 +261,10 @@ export BENCH_META_KIND
 if [ "$QUICK" = 1 ]; then
   BENCH_META_KIND="QUICK smoke run (BENCH_QUICK=1: $RUNS run(s), small counts; not comparable with full runs)"
 else
-  BENCH_META_KIND="full run, $RUNS runs per figure"
+  BENCH_META_KIND="full sizes, $RUNS runs per figure"
+fi
+if [ "$STAGES" != "e2e producer sink operator query" ]; then
+  BENCH_META_KIND="$BENCH_META_KIND; stages: $STAGES only"
 fi
 export BENCH_META_SIZES="e2e $( [ "$QUICK" = 1 ] && echo 12 || echo 40 ) s per run; producer $PRODUCER_RECORDS records; sink $SINK_RECORDS records; operator $OPERATOR_FEEDS StockFeeds; query $QUERY_TRADES trades"
 

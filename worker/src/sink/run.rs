@@ -438,6 +438,9 @@ fn file_extension(format: Format, options: &FormatOptions) -> &'static str {
     }
 }
 
+/// How long librdkafka waits to fetch again after its queue was full (see `consumer_config`).
+const FETCH_QUEUE_BACKOFF_MS: &str = "50";
+
 fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig {
     base.set("group.id", config.group_id())
         .set("enable.auto.commit", "false")
@@ -456,6 +459,10 @@ fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig 
                 .clamp(1024, 65536)
                 .to_string(),
         )
+        // The sink reads slower than the broker serves, so that queue fills; librdkafka then
+        // stops fetching for `fetch.queue.backoff.ms` (default 1 s) and the sink idled, half
+        // of its time waiting for messages while the cores were a third idle.
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
         .set("enable.partition.eof", "false");
     if let Some(id) = &config.kafka.instance_id {
         base.set("group.instance.id", id);
