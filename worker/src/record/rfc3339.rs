@@ -7,25 +7,11 @@
 //! is read stays exactly chrono's.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use serde::de::{self, Deserializer, Visitor};
+use serde::Deserializer;
 
 /// `#[serde(deserialize_with = "rfc3339::deserialize")]` for a `DateTime<Utc>` field.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
-    d.deserialize_str(TimestampVisitor)
-}
-
-struct TimestampVisitor;
-
-impl Visitor<'_> for TimestampVisitor {
-    type Value = DateTime<Utc>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an RFC 3339 timestamp")
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        parse(s).map_err(E::custom)
-    }
+    super::text::parse_str(d, "an RFC 3339 timestamp", parse)
 }
 
 /// Parses an RFC 3339 timestamp as chrono's `DateTime<Utc>` `FromStr` does.

@@ -5,7 +5,8 @@
 //! cannot ask for. Every record has four such fields (kind, id, symbol and, for bars, interval),
 //! so the sink paid four heap allocations per record just to look at text it then copied or
 //! dropped. A visitor's `visit_str` sees the text in place (borrowed from the input, or from
-//! serde_json's scratch buffer when it had escapes), which is all these types need.
+//! serde_json's scratch buffer when it had escapes), which is all these types need; the
+//! timestamps (`rfc3339.rs`) are read the same way.
 
 use std::fmt;
 use std::marker::PhantomData;
