@@ -65,12 +65,12 @@ fn ensure_lake(dir: &Path, trades: u64) {
         let dir = dir.to_path_buf();
         std::thread::spawn(move || {
             let mut bytes = 0u64;
-            for (partition_dir, mut records) in rx {
+            for (partition_dir, records) in rx {
                 let encoded = format::encode(
                     Format::Parquet,
                     &FormatOptions::default(),
                     RecordKind::Trade,
-                    &mut records,
+                    &records,
                 )
                 .unwrap();
                 let path = dir.join(&partition_dir).join("bench+0+0.parquet");

@@ -74,7 +74,7 @@ fn lake() -> tempfile::TempDir {
     let mut all = bars("AAPL", AAPL_BARS, 190);
     all.extend(bars("MSFT", MSFT_BARS, 410));
     for hour in [14, 15] {
-        let mut records: Vec<Record> = all
+        let records: Vec<Record> = all
             .iter()
             .filter(|r| r.event_ts().hour() == hour)
             .cloned()
@@ -85,7 +85,7 @@ fn lake() -> tempfile::TempDir {
             Format::Parquet,
             &FormatOptions::default(),
             RecordKind::Bar,
-            &mut records,
+            &records,
         )
         .unwrap();
         std::fs::write(

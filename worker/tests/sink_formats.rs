@@ -268,8 +268,8 @@ fn encode_to(
     options: &FormatOptions,
     kind: RecordKind,
 ) -> (PathBuf, Encoded) {
-    let mut batch = records(kind);
-    let out = encode(format, options, kind, &mut batch).unwrap();
+    let batch = records(kind);
+    let out = encode(format, options, kind, &batch).unwrap();
     assert_eq!(out.rows, batch.len());
     let path = dir.join(format!("{kind}.{}", out.extension));
     std::fs::write(&path, &out.bytes).unwrap();
@@ -631,8 +631,8 @@ fn jsonl_plain_and_gzip_read_by_duckdb_are_the_wire_records() {
 
 #[test]
 fn jsonl_lines_are_exactly_the_wire_json() {
-    let mut batch = trades();
-    let out = encode(Format::Jsonl, &options(), RecordKind::Trade, &mut batch).unwrap();
+    let batch = trades();
+    let out = encode(Format::Jsonl, &options(), RecordKind::Trade, &batch).unwrap();
     let want: Vec<u8> = sorted(trades())
         .iter()
         .flat_map(|r| {
@@ -647,7 +647,7 @@ fn jsonl_lines_are_exactly_the_wire_json() {
     );
     // Nanoseconds survive on the wire form.
     assert!(
-        String::from_utf8(batch[0].to_json())
+        String::from_utf8(sorted(trades())[0].to_json())
             .unwrap()
             .contains("\"event_ts\":\"2026-11-26T14:29:59.999998500Z\"")
     );
@@ -692,7 +692,7 @@ fn same_records_in_any_order_give_identical_bytes() {
             let outputs: Vec<Vec<u8>> = shuffles(&records(kind))
                 .into_iter()
                 .chain(shuffles(&records(kind)))
-                .map(|mut batch| encode(format, &options, kind, &mut batch).unwrap().bytes)
+                .map(|batch| encode(format, &options, kind, &batch).unwrap().bytes)
                 .collect();
             for (i, out) in outputs.iter().enumerate() {
                 assert!(
@@ -710,7 +710,7 @@ fn mixed_kinds_are_refused() {
         let mut batch = trades();
         batch.insert(3, quotes().remove(0));
         let before = batch.clone();
-        let err = encode(format, &options(), RecordKind::Trade, &mut batch).unwrap_err();
+        let err = encode(format, &options(), RecordKind::Trade, &batch).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -723,14 +723,20 @@ fn mixed_kinds_are_refused() {
             "{err}"
         );
         assert_eq!(batch, before, "a refused batch is left as it was");
-        let mut bars = bars();
-        assert!(encode(format, &options(), RecordKind::Quote, &mut bars).is_err());
+        let bars = bars();
+        assert!(encode(format, &options(), RecordKind::Quote, &bars).is_err());
     }
 }
 
 #[test]
-fn encode_sorts_the_batch_in_place() {
-    let mut batch = quotes();
-    encode(Format::Csv, &options(), RecordKind::Quote, &mut batch).unwrap();
-    assert_eq!(batch, sorted(quotes()));
+fn encode_writes_rows_sorted_whatever_the_input_order() {
+    let batch = quotes();
+    assert_ne!(batch, sorted(quotes()), "the sample must start unsorted");
+    for format in [Format::Csv, Format::Jsonl, Format::Parquet] {
+        let given = encode(format, &options(), RecordKind::Quote, &batch).unwrap();
+        let presorted = encode(format, &options(), RecordKind::Quote, &sorted(quotes())).unwrap();
+        assert_eq!(given.bytes, presorted.bytes, "{format:?}");
+    }
+    // The input itself is left as it was: the encoders read it through a sorted index.
+    assert_eq!(batch, quotes());
 }

@@ -53,12 +53,12 @@ impl fmt::Display for RecordId {
 
 impl RecordId {
     /// The 32 hex digits, without going through `fmt` (ids are written once per record).
-    fn hex(self) -> [u8; HEX_LEN] {
+    pub(crate) fn hex(self) -> [u8; HEX_LEN] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0_u8; HEX_LEN];
-        for (i, byte) in out.iter_mut().enumerate() {
-            let shift = (HEX_LEN - 1 - i) * 4;
-            *byte = DIGITS[((self.0 >> shift) & 0xf) as usize];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0.to_be_bytes()) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
         }
         out
     }

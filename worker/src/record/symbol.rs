@@ -68,12 +68,21 @@ impl Symbol {
     fn used(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
+
+    /// An integer that orders symbols as their text does, for sorting without byte-wise
+    /// comparisons: the bytes read big-endian. The zero padding after the text sorts before
+    /// every allowed character, so a symbol sorts before the longer ones it starts.
+    pub fn order_key(&self) -> u128 {
+        let mut wide = [0_u8; 16];
+        wide[..MAX_SYMBOL_LEN].copy_from_slice(&self.bytes);
+        u128::from_be_bytes(wide)
+    }
 }
 
 /// Alphabetical, as the text compares (byte order equals `str` order).
 impl Ord for Symbol {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.used().cmp(other.used())
+        self.order_key().cmp(&other.order_key())
     }
 }
 

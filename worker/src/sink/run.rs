@@ -212,6 +212,7 @@ pub async fn run_sink(
             }
             _ = tick.tick() => {
                 sink.rotate_aged().await?;
+                sink.update_gauges();
                 if let Some(rss) = crate::metrics::rss_bytes() {
                     sink.metrics.rss_bytes.set(rss as i64);
                 }
@@ -512,7 +513,7 @@ impl Sink {
                             tracing::info!(
                                 partition = p,
                                 start = seg.start,
-                                records = seg.records.len(),
+                                records = seg.record_count(),
                                 "abandoning unwritten segment of a revoked partition"
                             );
                         }
@@ -596,7 +597,7 @@ impl Sink {
             None => seg.skip(offset),
         }
         let flush = self.config.sink.flush;
-        let full = seg.records.len() >= flush.max_records || seg.bytes >= flush.max_bytes;
+        let full = seg.record_count() >= flush.max_records || seg.bytes >= flush.max_bytes;
         let done = seg.required_end.is_some_and(|end| seg.next >= end);
         if full || done {
             self.rotate(partition).await?;
@@ -649,13 +650,14 @@ impl Sink {
             let over =
                 buffered > memory.max_buffered_bytes || self.open_files() > memory.max_open_files;
             if !over {
-                self.update_gauges();
+                // The gauges follow on the next tick: setting them after every record cost
+                // more than the check.
                 return Ok(());
             }
             let Some(largest) = self
                 .segments
                 .iter()
-                .filter(|(_, s)| s.required_end.is_none() && !s.records.is_empty())
+                .filter(|(_, s)| s.required_end.is_none() && s.record_count() > 0)
                 .max_by_key(|(_, s)| s.bytes)
                 .map(|(p, _)| *p)
             else {
@@ -695,7 +697,7 @@ impl Sink {
             start: seg.start,
             end,
             files: seg.file_keys(&self.topic, extension),
-            records: seg.records.len() as u64,
+            records: seg.record_count() as u64,
         };
         let key = manifest_key(&self.topic, partition, seg.start);
         let outcome = self
@@ -740,7 +742,7 @@ impl Sink {
             Some(bars) => Some(self.derive_bars(bars, &seg, extension).await?),
             None => None,
         };
-        let mut files = seg.take_plan(&self.topic, &self.partition_by, extension);
+        let mut files = seg.take_plan(&self.topic, extension);
         let mut bar_state = None;
         if let Some((bar_files, state)) = derived {
             files.extend(bar_files);
@@ -897,7 +899,7 @@ impl Sink {
         let mut state = self.bar_state_at(seg.partition, seg.start).await?;
         let lateness = chrono::Duration::from_std(bars.allowed_lateness)
             .map_err(|e| SinkError::Config(format!("sink.derivedBars.allowedLateness: {e}")))?;
-        let folded = state.fold(seg.records.iter().map(|(_, r)| r), lateness);
+        let folded = state.fold(seg.records_in_offset_order(), lateness);
         self.metrics.bar_late_trades.inc_by(folded.late_trades);
         if folded.unrepresentable > 0 {
             tracing::warn!(

@@ -19,13 +19,29 @@ pub struct Segment {
     pub next: i64,
     /// Set when a manifest for `start` already exists: the segment must end exactly there.
     pub required_end: Option<i64>,
-    pub records: Vec<(i64, Record)>,
     /// Message payload bytes held, the measure for `maxBytes` and the memory cap.
     pub bytes: usize,
     pub opened: Instant,
-    /// Distinct partition directories (each with its kind) the records fall into: the files
-    /// this segment will become, tracked as records arrive so the cap check stays cheap.
-    dirs: HashMap<u64, String>,
+    /// Records held (all files), the measure for `maxRecords`.
+    len: usize,
+    /// The records, already grouped into the files they become, keyed by a hash of the
+    /// (kind, partition values) that name the file's directory. Grouping on arrival means
+    /// the records are never moved again before encoding (copying them when the segment was
+    /// cut was a visible share of the sink's time), and the file count, checked against the
+    /// open-files cap after every record, is the map's length.
+    files: HashMap<u64, FileRecords>,
+}
+
+/// The records of one future file, in offset order.
+#[derive(Debug)]
+struct FileRecords {
+    /// The partition directory, formatted once, when the first record arrives.
+    dir: String,
+    kind: RecordKind,
+    /// `offsets[i]` is the Kafka offset of `records[i]`; kept apart so that the records can
+    /// be handed to the encoder as they are.
+    offsets: Vec<i64>,
+    records: Vec<Record>,
 }
 
 /// The files of a segment, in key order, with their records.
@@ -43,16 +59,16 @@ impl Segment {
             start,
             next: start,
             required_end: None,
-            records: Vec::new(),
             bytes: 0,
             opened: Instant::now(),
-            dirs: HashMap::new(),
+            len: 0,
+            files: HashMap::new(),
         }
     }
 
-    /// Adds a record. Its partition directory is formatted only the first time the segment
-    /// sees that (kind, partition values) combination: a string per record was a measurable
-    /// share of the sink's time.
+    /// Adds a record to the file it belongs in. That file's directory is formatted only the
+    /// first time the segment sees its (kind, partition values): a string per record was a
+    /// measurable share of the sink's time.
     pub fn push(
         &mut self,
         offset: i64,
@@ -60,11 +76,18 @@ impl Segment {
         payload_len: usize,
         partition_by: &PartitionBy,
     ) {
-        let key = dir_key(partition_by, &record);
-        self.dirs
-            .entry(key)
-            .or_insert_with(|| partition_dir(partition_by, &record));
-        self.records.push((offset, record));
+        let file = self
+            .files
+            .entry(dir_key(partition_by, &record))
+            .or_insert_with(|| FileRecords {
+                dir: partition_dir(partition_by, &record),
+                kind: record.kind(),
+                offsets: Vec::new(),
+                records: Vec::new(),
+            });
+        file.offsets.push(offset);
+        file.records.push(record);
+        self.len += 1;
         self.bytes += payload_len;
         self.next = offset + 1;
     }
@@ -74,11 +97,18 @@ impl Segment {
         self.next = offset + 1;
     }
 
-    /// How many files this segment would become now.
-    pub fn open_files(&self) -> usize {
-        self.dirs.len()
+    /// Records held.
+    pub fn record_count(&self) -> usize {
+        self.len
     }
 
+    /// How many files this segment would become now.
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// No offset covered yet (a segment of dead-lettered messages only is not empty: its
+    /// commit moves the partition on).
     pub fn is_empty(&self) -> bool {
         self.next == self.start
     }
@@ -88,21 +118,32 @@ impl Segment {
         self.required_end.unwrap_or(self.next)
     }
 
+    /// The records in offset order, as they were consumed (the bar fold depends on it).
+    pub fn records_in_offset_order(&self) -> impl Iterator<Item = &Record> {
+        let mut all: Vec<(i64, &Record)> = self
+            .files
+            .values()
+            .flat_map(|f| f.offsets.iter().copied().zip(&f.records))
+            .collect();
+        all.sort_unstable_by_key(|(offset, _)| *offset);
+        all.into_iter().map(|(_, r)| r)
+    }
+
     /// Splits off everything at or after `at` into a new segment starting there.
     pub fn split_off(&mut self, at: i64, partition_by: &PartitionBy) -> Segment {
         let mut rest = Segment::new(self.partition, at);
-        let keep = self.records.partition_point(|(o, _)| *o < at);
-        let tail = self.records.split_off(keep);
-        for (o, r) in tail {
-            let len = r.to_json().len();
-            self.bytes = self.bytes.saturating_sub(len);
-            rest.push(o, r, len, partition_by);
+        for file in self.files.values_mut() {
+            let keep = file.offsets.partition_point(|o| *o < at);
+            let offsets = file.offsets.split_off(keep);
+            let records = file.records.split_off(keep);
+            for (o, r) in offsets.into_iter().zip(records) {
+                let len = r.to_json().len();
+                self.bytes = self.bytes.saturating_sub(len);
+                self.len -= 1;
+                rest.push(o, r, len, partition_by);
+            }
         }
-        self.dirs = self
-            .records
-            .iter()
-            .map(|(_, r)| (dir_key(partition_by, r), partition_dir(partition_by, r)))
-            .collect();
+        self.files.retain(|_, f| !f.records.is_empty());
         rest.next = rest.next.max(self.next.max(at));
         self.next = at.min(self.next);
         self.required_end = Some(at);
@@ -114,46 +155,28 @@ impl Segment {
     pub fn file_keys(&self, topic: &str, extension: &str) -> Vec<String> {
         let name = file_name(topic, self.partition, self.start, extension);
         let mut keys: Vec<String> = self
-            .dirs
+            .files
             .values()
-            .map(|dir| format!("{dir}{name}"))
+            .map(|f| format!("{}{name}", f.dir))
             .collect();
         keys.sort();
         keys
     }
 
-    /// Groups the records into files, named after the segment's first offset. Takes the
-    /// records out of the segment: they are written next, and copying millions of them would
-    /// cost more than encoding them. Each record is placed by its directory's hash, looked up
-    /// in the directories seen on `push`, so no path is formatted per record.
-    pub fn take_plan(
-        &mut self,
-        topic: &str,
-        partition_by: &PartitionBy,
-        extension: &str,
-    ) -> Vec<PlannedFile> {
+    /// The files, named after the segment's first offset, in key order. Takes the records
+    /// out of the segment: they are written next.
+    pub fn take_plan(&mut self, topic: &str, extension: &str) -> Vec<PlannedFile> {
         let name = file_name(topic, self.partition, self.start, extension);
-        let mut files: Vec<PlannedFile> = Vec::with_capacity(self.dirs.len());
-        let mut index: HashMap<u64, usize> = HashMap::with_capacity(self.dirs.len());
-        for (_, record) in std::mem::take(&mut self.records) {
-            let key = dir_key(partition_by, &record);
-            let at = *index.entry(key).or_insert_with(|| {
-                let dir = self
-                    .dirs
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| partition_dir(partition_by, &record));
-                let kind = record.kind();
-                files.push(PlannedFile {
-                    key: format!("{dir}{name}"),
-                    dataset: Dataset::of(kind),
-                    kind,
-                    records: Vec::new(),
-                });
-                files.len() - 1
-            });
-            files[at].records.push(record);
-        }
+        let mut files: Vec<PlannedFile> = std::mem::take(&mut self.files)
+            .into_values()
+            .map(|f| PlannedFile {
+                key: format!("{}{name}", f.dir),
+                dataset: Dataset::of(f.kind),
+                kind: f.kind,
+                records: f.records,
+            })
+            .collect();
+        self.len = 0;
         files.sort_by(|a, b| a.key.cmp(&b.key));
         files
     }
@@ -173,4 +196,93 @@ fn dir_key(partition_by: &PartitionBy, record: &Record) -> u64 {
         }
     }
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::format::tests::sample;
+    use crate::sink::layout::PartitionKey;
+
+    fn by_symbol() -> PartitionBy {
+        PartitionBy::new(vec![PartitionKey::Dt, PartitionKey::Symbol])
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A segment of partition 3 from offset 100 holding `records` at offsets 100, 101, ...
+    fn segment(records: &[Record]) -> Segment {
+        let mut seg = Segment::new(3, 100);
+        for (i, r) in records.iter().enumerate() {
+            seg.push(100 + i as i64, r.clone(), 10, &by_symbol());
+        }
+        seg
+    }
+
+    /// The sample repeated so that every file gets records at several, interleaved offsets.
+    fn records() -> Vec<Record> {
+        let one = sample();
+        (0..3).flat_map(|_| one.clone()).collect()
+    }
+
+    #[test]
+    fn groups_records_by_file_and_keeps_their_order() {
+        let records = records();
+        let mut seg = segment(&records);
+        assert_eq!(seg.record_count(), records.len());
+        assert_eq!(seg.end(), 100 + records.len() as i64);
+        let in_order: Vec<Record> = seg.records_in_offset_order().cloned().collect();
+        assert_eq!(in_order, records);
+
+        let keys = seg.file_keys("t", "parquet");
+        assert_eq!(keys.len(), seg.open_files());
+        let files = seg.take_plan("t", "parquet");
+        assert_eq!(
+            files.iter().map(|f| f.key.clone()).collect::<Vec<_>>(),
+            keys
+        );
+        assert_eq!(seg.record_count(), 0);
+        let mut total = 0;
+        for f in &files {
+            let expected_dir = partition_dir(&by_symbol(), &f.records[0]);
+            assert!(f.key.starts_with(&expected_dir), "{}", f.key);
+            assert!(
+                f.key.ends_with("t+3+00000000000000000100.parquet"),
+                "{}",
+                f.key
+            );
+            // Every record of the file has its kind and directory, in the order consumed.
+            let expected: Vec<&Record> = records
+                .iter()
+                .filter(|r| partition_dir(&by_symbol(), r) == expected_dir)
+                .collect();
+            assert_eq!(f.records.iter().collect::<Vec<_>>(), expected);
+            assert!(f.records.iter().all(|r| r.kind() == f.kind));
+            total += f.records.len();
+        }
+        assert_eq!(total, records.len());
+    }
+
+    #[test]
+    fn split_off_moves_the_records_from_the_cut_on() {
+        let records = records();
+        let mut seg = segment(&records);
+        seg.skip(100 + records.len() as i64);
+        let cut = 104;
+        let rest = seg.split_off(cut, &by_symbol());
+        assert_eq!(seg.end(), cut);
+        assert_eq!(seg.record_count(), 4);
+        let kept: Vec<Record> = seg.records_in_offset_order().cloned().collect();
+        assert_eq!(kept, records[..4]);
+        assert_eq!(rest.start, cut);
+        assert_eq!(rest.record_count(), records.len() - 4);
+        assert_eq!(
+            rest.next,
+            101 + records.len() as i64,
+            "the skipped offset stays covered"
+        );
+        let moved: Vec<Record> = rest.records_in_offset_order().cloned().collect();
+        assert_eq!(moved, records[4..]);
+        let files_after: usize = seg.open_files();
+        assert_eq!(seg.take_plan("t", "parquet").len(), files_after);
+    }
 }

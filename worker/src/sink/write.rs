@@ -89,7 +89,7 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
         bytes,
         cut_at,
     } = job;
-    let encodings = files.into_iter().map(|mut file| {
+    let encodings = files.into_iter().map(|file| {
         let (format, options) = (ctx.format, ctx.options.clone());
         let encoders = ctx.encoders.clone();
         async move {
@@ -97,24 +97,25 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
                 .acquire_owned()
                 .await
                 .map_err(|e| SinkError::Config(format!("encoder permits: {e}")))?;
-            let encoded = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                let encoded = format::encode(format, &options, file.kind, &mut file.records)
-                    .map_err(|e| SinkError::Encode {
-                        kind: file.kind,
-                        message: e.to_string(),
-                    })?;
-                // Event times only: freshness is observed once the object exists, and the records
-                // are dropped here, off the async threads.
-                let event_ms: Vec<i64> = file
-                    .records
-                    .iter()
-                    .map(|r| r.event_ts().timestamp_millis())
-                    .collect();
-                Ok::<_, SinkError>((file.key, file.dataset, encoded, event_ms))
-            })
-            .await
-            .map_err(|e| SinkError::Config(format!("encoder task failed: {e}")))??;
+            let encoded =
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    let encoded = format::encode(format, &options, file.kind, &file.records)
+                        .map_err(|e| SinkError::Encode {
+                            kind: file.kind,
+                            message: e.to_string(),
+                        })?;
+                    // Event times only: freshness is observed once the object exists, and the records
+                    // are dropped here, off the async threads.
+                    let event_ms: Vec<i64> = file
+                        .records
+                        .iter()
+                        .map(|r| r.event_ts().timestamp_millis())
+                        .collect();
+                    Ok::<_, SinkError>((file.key, file.dataset, encoded, event_ms))
+                })
+                .await
+                .map_err(|e| SinkError::Config(format!("encoder task failed: {e}")))??;
             Ok::<_, SinkError>(encoded)
         }
     });

@@ -28,7 +28,7 @@ use std::borrow::Cow;
 use arrow_schema::{DataType, Field, TimeUnit};
 use chrono::{DateTime, Utc};
 
-use crate::record::{Bar, Price, Quantity, Quote, Record, RecordKind, Trade};
+use crate::record::{Bar, Price, Quantity, Quote, Record, RecordId, RecordKind, Trade};
 
 /// Total digits of the lake's decimals; with scale 8 every value fits a 64-bit integer.
 pub const DECIMAL_PRECISION: u8 = 18;
@@ -97,6 +97,9 @@ pub(crate) enum Cell<'r> {
     Text(Option<Cow<'r, str>>),
     Timestamp(DateTime<Utc>),
     Decimal(Option<Exact>),
+    /// A record id, as its hex text (kept apart from `Text`: formatting it into a `String`
+    /// per row showed in the sink's profile).
+    Id(RecordId),
     Int(i32),
     /// Unsigned in the record model; the writers check it fits a signed 64-bit column.
     Count(Option<u64>),
@@ -214,7 +217,7 @@ fn schema_version(_: &Record) -> Cell<'static> {
     Cell::Int(i32::from(crate::record::SCHEMA_VERSION))
 }
 fn id(r: &Record) -> Cell<'static> {
-    Cell::Text(Some(Cow::Owned(r.id().to_string())))
+    Cell::Id(r.id())
 }
 fn provider(r: &Record) -> Cell<'static> {
     text(r.provider().as_str())
@@ -375,6 +378,7 @@ mod tests {
                 let cell = column.cell(&record).expect("own kind");
                 let (matches, is_null) = match (&cell, column.ty) {
                     (Cell::Text(v), T::String) => (true, v.is_none()),
+                    (Cell::Id(_), T::String) => (true, false),
                     (Cell::Timestamp(_), T::Timestamp) => (true, false),
                     (Cell::Decimal(v), T::Decimal) => (true, v.is_none()),
                     (Cell::Int(_), T::Int) => (true, false),

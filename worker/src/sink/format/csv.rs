@@ -19,7 +19,7 @@ use crate::record::{Record, RecordKind};
 /// Separates the entries of a list column inside one CSV cell.
 pub const LIST_SEPARATOR: char = '|';
 
-pub(super) fn encode(kind: RecordKind, records: &[Record]) -> Result<Vec<u8>, EncodeError> {
+pub(super) fn encode(kind: RecordKind, records: &[&Record]) -> Result<Vec<u8>, EncodeError> {
     let cols = columns(kind);
     let mut writer = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
@@ -44,6 +44,7 @@ fn cell_text(column: &Column, record: &Record) -> Result<String, EncodeError> {
     })?;
     Ok(match cell {
         Cell::Text(v) => v.map(|t| t.into_owned()).unwrap_or_default(),
+        Cell::Id(id) => id.to_string(),
         Cell::Timestamp(ts) => timestamp_text(ts),
         Cell::Decimal(v) => v.map(|d| d.to_string()).unwrap_or_default(),
         Cell::Int(v) => v.to_string(),
@@ -104,6 +105,7 @@ mod tests {
             .into_iter()
             .filter(|r| r.kind() == RecordKind::Trade)
             .collect();
+        let records: Vec<&Record> = records.iter().collect();
         let bytes = encode(RecordKind::Trade, &records).unwrap_or_else(|e| panic!("{e}"));
         let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
         let rows: Vec<_> = reader.records().map(|r| r.unwrap_or_default()).collect();
@@ -130,7 +132,7 @@ mod tests {
             Quantity::from_scaled(1).unwrap_or_else(|e| panic!("{e}")),
         )
         .with_conditions(vec!["a|b".into()]);
-        let err = encode(RecordKind::Trade, &[trade.into()]).err();
+        let err = encode(RecordKind::Trade, &[&trade.into()]).err();
         assert!(
             matches!(
                 err,

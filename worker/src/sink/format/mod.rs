@@ -164,13 +164,13 @@ pub enum EncodeError {
     Io(#[from] std::io::Error),
 }
 
-/// Encodes a batch as one file. All records must be of `kind` (error otherwise). Sorts
-/// `records` in place by (symbol, event_ts, id) — deterministic order — then encodes.
+/// Encodes a batch as one file. All records must be of `kind` (error otherwise). Rows are
+/// written in (symbol, event_ts, id) order — deterministic — whatever order `records` is in.
 pub fn encode(
     format: Format,
     options: &FormatOptions,
     kind: RecordKind,
-    records: &mut [Record],
+    records: &[Record],
 ) -> Result<Encoded, EncodeError> {
     options.validate()?;
     if let Some((index, r)) = records.iter().enumerate().find(|(_, r)| r.kind() != kind) {
@@ -180,7 +180,8 @@ pub fn encode(
             found: r.kind(),
         });
     }
-    order::sort_rows(&mut records[..]);
+    let records = order::sorted_rows(records);
+    let records = &records[..];
     let rows = records.len();
     let (bytes, extension, content_type) = match format {
         Format::Parquet => (
@@ -285,12 +286,12 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_a_mixed_batch() {
-        let mut records = sample();
+        let records = sample();
         let err = encode(
             Format::Jsonl,
             &FormatOptions::default(),
             RecordKind::Trade,
-            &mut records,
+            &records,
         )
         .err();
         assert!(
@@ -312,8 +313,8 @@ pub(crate) mod tests {
             zstd_level: 23,
             ..FormatOptions::default()
         };
-        let mut records = of_kind(RecordKind::Trade);
-        let err = encode(Format::Parquet, &bad, RecordKind::Trade, &mut records).err();
+        let records = of_kind(RecordKind::Trade);
+        let err = encode(Format::Parquet, &bad, RecordKind::Trade, &records).err();
         assert!(matches!(
             err,
             Some(EncodeError::InvalidOption {
@@ -356,8 +357,8 @@ pub(crate) mod tests {
             (Format::Jsonl, &gz, "jsonl.gz"),
             (Format::Csv, &plain, "csv"),
         ] {
-            let mut records = of_kind(RecordKind::Bar);
-            let out = encode(format, options, RecordKind::Bar, &mut records)
+            let records = of_kind(RecordKind::Bar);
+            let out = encode(format, options, RecordKind::Bar, &records)
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(out.extension, ext);
             assert_eq!(out.rows, 2);
@@ -369,7 +370,7 @@ pub(crate) mod tests {
     fn sorts_by_symbol_time_and_id() {
         let mut records = sample();
         records.reverse();
-        order::sort_rows(&mut records);
+        let records = order::sorted_rows(&records);
         let keys: Vec<_> = records
             .iter()
             .map(|r| (r.symbol().as_str().to_owned(), r.event_ts()))
@@ -377,22 +378,5 @@ pub(crate) mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
-    }
-
-    #[test]
-    fn sorting_keys_gives_the_order_of_sorting_records() {
-        // Many records with repeated symbols and times, shuffled deterministically.
-        let base = sample();
-        let mut records: Vec<Record> = (0..40)
-            .map(|i| base[(i * 7) % base.len()].clone())
-            .collect();
-        let n = records.len();
-        for i in 0..n {
-            records.swap(i, (i * 13 + 5) % n);
-        }
-        let mut by_records = records.clone();
-        by_records.sort_by(order::row_order);
-        order::sort_rows(&mut records);
-        assert_eq!(records, by_records);
     }
 }

@@ -41,7 +41,7 @@ pub fn arrow_schema(kind: RecordKind) -> Schema {
 pub(super) fn encode(
     options: &FormatOptions,
     kind: RecordKind,
-    records: &[Record],
+    records: &[&Record],
 ) -> Result<Vec<u8>, EncodeError> {
     let cols = columns(kind);
     let schema = Arc::new(arrow_schema(kind));
@@ -95,7 +95,7 @@ fn properties(
 }
 
 /// One column of a chunk of rows as an Arrow array of the column's declared type.
-fn array(column: &Column, rows: &[Record]) -> Result<ArrayRef, EncodeError> {
+fn array(column: &Column, rows: &[&Record]) -> Result<ArrayRef, EncodeError> {
     let mismatch = || EncodeError::SchemaMismatch {
         column: column.name,
     };
@@ -106,6 +106,9 @@ fn array(column: &Column, rows: &[Record]) -> Result<ArrayRef, EncodeError> {
             for cell in cells {
                 match cell? {
                     Cell::Text(v) => b.append_option(v),
+                    Cell::Id(id) => {
+                        b.append_value(std::str::from_utf8(&id.hex()).unwrap_or_default())
+                    }
                     _ => return Err(mismatch()),
                 }
             }
@@ -213,14 +216,9 @@ mod tests {
     #[test]
     fn file_schema_is_the_column_list() {
         for kind in RecordKind::ALL {
-            let mut records: Vec<_> = sample().into_iter().filter(|r| r.kind() == kind).collect();
-            let out = encode_any(
-                Format::Parquet,
-                &FormatOptions::default(),
-                kind,
-                &mut records,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
+            let records: Vec<_> = sample().into_iter().filter(|r| r.kind() == kind).collect();
+            let out = encode_any(Format::Parquet, &FormatOptions::default(), kind, &records)
+                .unwrap_or_else(|e| panic!("{e}"));
             let (schema, meta) = read(&out.bytes);
             let cols = columns(kind);
             assert_eq!(schema.fields().len(), cols.len());
