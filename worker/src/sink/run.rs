@@ -650,8 +650,8 @@ impl Sink {
             let over =
                 buffered > memory.max_buffered_bytes || self.open_files() > memory.max_open_files;
             if !over {
-                // The gauges follow on the next tick: setting them after every record cost
-                // more than the check.
+                // The gauges follow on the next tick: setting them here repeated both sums
+                // after every record.
                 return Ok(());
             }
             let Some(largest) = self
