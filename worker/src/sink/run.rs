@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use super::bars::{BarState, DerivedBars};
 use super::config::SinkConfig;
 use super::consumer::{RebalanceEvent, SinkContext};
+use super::encoder::EncoderPool;
 use super::format::{Format, FormatOptions};
 use super::lake::LakeUrl;
 use super::layout::{
@@ -66,6 +67,8 @@ pub enum SinkError {
     Encode { kind: RecordKind, message: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(transparent)]
+    Encoder(#[from] super::encoder::EncoderError),
 }
 
 /// Counts of one run.
@@ -125,7 +128,7 @@ struct Sink {
     writing: HashMap<i32, InFlight>,
     /// Bumped when a partition is revoked: a write cut before that must not commit.
     epochs: HashMap<i32, u64>,
-    encoders: Arc<tokio::sync::Semaphore>,
+    encoders: Arc<EncoderPool>,
     summary: SinkSummary,
 }
 
@@ -185,7 +188,7 @@ pub async fn run_sink(
         writes: tokio::task::JoinSet::new(),
         writing: HashMap::new(),
         epochs: HashMap::new(),
-        encoders: Arc::new(tokio::sync::Semaphore::new(encoder_permits())),
+        encoders: Arc::new(EncoderPool::start(encoder_permits())?),
         summary: SinkSummary::default(),
     };
     sink.bars = Some(sink.config.sink.derived_bars).filter(|b| b.enabled);
