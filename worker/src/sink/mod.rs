@@ -3,7 +3,6 @@
 pub mod bars;
 pub mod config;
 pub mod consumer;
-pub mod encoder;
 pub mod format;
 pub mod lake;
 pub mod layout;

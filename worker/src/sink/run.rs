@@ -33,7 +33,6 @@ use tokio_util::sync::CancellationToken;
 use super::bars::{BarState, DerivedBars};
 use super::config::SinkConfig;
 use super::consumer::{RebalanceEvent, SinkContext};
-use super::encoder::EncoderPool;
 use super::format::{Format, FormatOptions};
 use super::lake::LakeUrl;
 use super::layout::{
@@ -67,8 +66,6 @@ pub enum SinkError {
     Encode { kind: RecordKind, message: String },
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error(transparent)]
-    Encoder(#[from] super::encoder::EncoderError),
 }
 
 /// Counts of one run.
@@ -128,7 +125,7 @@ struct Sink {
     writing: HashMap<i32, InFlight>,
     /// Bumped when a partition is revoked: a write cut before that must not commit.
     epochs: HashMap<i32, u64>,
-    encoders: Arc<EncoderPool>,
+    encoders: Arc<tokio::sync::Semaphore>,
     summary: SinkSummary,
 }
 
@@ -188,7 +185,7 @@ pub async fn run_sink(
         writes: tokio::task::JoinSet::new(),
         writing: HashMap::new(),
         epochs: HashMap::new(),
-        encoders: Arc::new(EncoderPool::start(encoder_permits())?),
+        encoders: Arc::new(tokio::sync::Semaphore::new(encoder_permits())),
         summary: SinkSummary::default(),
     };
     sink.bars = Some(sink.config.sink.derived_bars).filter(|b| b.enabled);

@@ -5,11 +5,10 @@
 //! are covered by the same commit.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use super::layout::{Dataset, PartitionBy, file_name, partition_dir};
-use crate::record::{Record, RecordKind};
+use crate::record::{Record, RecordKind, Symbol};
 
 #[derive(Debug)]
 pub struct Segment {
@@ -24,12 +23,12 @@ pub struct Segment {
     pub opened: Instant,
     /// Records held (all files), the measure for `maxRecords`.
     len: usize,
-    /// The records, already grouped into the files they become, keyed by a hash of the
-    /// (kind, partition values) that name the file's directory. Grouping on arrival means
+    /// The records, already grouped into the files they become, keyed by the (kind,
+    /// partition values) that name the file's directory. Grouping on arrival means
     /// the records are never moved again before encoding (copying them when the segment was
     /// cut was a visible share of the sink's time), and the file count, checked against the
     /// open-files cap after every record, is the map's length.
-    files: HashMap<u64, FileRecords>,
+    files: HashMap<DirKey, FileRecords>,
 }
 
 /// The records of one future file, in offset order.
@@ -182,20 +181,34 @@ impl Segment {
     }
 }
 
-/// A cheap identity of a record's partition directory: the values that `partition_dir` prints.
-fn dir_key(partition_by: &PartitionBy, record: &Record) -> u64 {
+/// The values `partition_dir` prints for a record, compared exactly: two records share a file
+/// only if their directories are equal (a hash alone could, however rarely, merge two). Only
+/// the keys the sink partitions by are set; the others stay `None` for every record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DirKey {
+    kind: RecordKind,
+    date: Option<chrono::NaiveDate>,
+    hour: Option<u32>,
+    symbol: Option<Symbol>,
+}
+
+fn dir_key(partition_by: &PartitionBy, record: &Record) -> DirKey {
     use super::layout::PartitionKey;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    record.kind().hash(&mut h);
     let ts = record.event_ts();
-    for key in partition_by.keys() {
-        match key {
-            PartitionKey::Dt => ts.date_naive().hash(&mut h),
-            PartitionKey::Hour => chrono::Timelike::hour(&ts).hash(&mut h),
-            PartitionKey::Symbol => record.symbol().hash(&mut h),
+    let mut key = DirKey {
+        kind: record.kind(),
+        date: None,
+        hour: None,
+        symbol: None,
+    };
+    for k in partition_by.keys() {
+        match k {
+            PartitionKey::Dt => key.date = Some(ts.date_naive()),
+            PartitionKey::Hour => key.hour = Some(chrono::Timelike::hour(&ts)),
+            PartitionKey::Symbol => key.symbol = Some(record.symbol().clone()),
         }
     }
-    h.finish()
+    key
 }
 
 #[cfg(test)]
@@ -260,6 +273,39 @@ mod tests {
             total += f.records.len();
         }
         assert_eq!(total, records.len());
+    }
+
+    /// Two records share a file exactly when their kind and directory are equal, for every
+    /// `partitionBy` choice (records an hour, a day and a symbol apart).
+    #[test]
+    fn records_share_a_file_exactly_when_their_directories_are_equal() {
+        let mut records = Vec::new();
+        for hours in [0, 1, 24, 25] {
+            for mut r in sample() {
+                let shift = chrono::Duration::hours(hours);
+                match &mut r {
+                    Record::Trade(t) => t.event_ts += shift,
+                    Record::Quote(q) => q.event_ts += shift,
+                    Record::Bar(b) => b.event_ts += shift,
+                }
+                records.push(r);
+            }
+        }
+        let choices = [
+            vec![PartitionKey::Dt],
+            vec![PartitionKey::Dt, PartitionKey::Hour],
+            vec![PartitionKey::Dt, PartitionKey::Symbol],
+        ];
+        for keys in choices {
+            let by = PartitionBy::new(keys).unwrap_or_else(|e| panic!("{e}"));
+            for a in &records {
+                for b in &records {
+                    let same_dir =
+                        a.kind() == b.kind() && partition_dir(&by, a) == partition_dir(&by, b);
+                    assert_eq!(dir_key(&by, a) == dir_key(&by, b), same_dir, "{a:?} {b:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures_util::future::try_join_all;
 
-use super::encoder::EncoderPool;
 use super::format::{self, Format, FormatOptions};
 use super::layout::Dataset;
 use super::run::SinkError;
@@ -27,11 +26,11 @@ pub struct WriteContext {
     pub metrics: Arc<SinkMetrics>,
     pub format: Format,
     pub options: FormatOptions,
-    /// Encodes files, as many at once as it has threads (see [`encoder_permits`]).
-    pub encoders: Arc<EncoderPool>,
+    /// Bounds the files encoded at once across all writes (see [`encoder_permits`]).
+    pub encoders: Arc<tokio::sync::Semaphore>,
 }
 
-/// How many encoder threads the sink starts: all cores but one. Segments of every partition tend
+/// How many files may be encoded at once: all cores but one. Segments of every partition tend
 /// to be cut in the same age tick, and encoding them all at once used to take every core for a
 /// moment, starving the consumer's fetches (and a co-located broker) and stalling reading.
 pub fn encoder_permits() -> usize {
@@ -94,8 +93,13 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
         let (format, options) = (ctx.format, ctx.options.clone());
         let encoders = ctx.encoders.clone();
         async move {
-            let encoded = encoders
-                .run(move || {
+            let permit = encoders
+                .acquire_owned()
+                .await
+                .map_err(|e| SinkError::Config(format!("encoder permits: {e}")))?;
+            let encoded =
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
                     let encoded = format::encode(format, &options, file.kind, &file.records)
                         .map_err(|e| SinkError::Encode {
                             kind: file.kind,
@@ -110,7 +114,8 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
                         .collect();
                     Ok::<_, SinkError>((file.key, file.dataset, encoded, event_ms))
                 })
-                .await??;
+                .await
+                .map_err(|e| SinkError::Config(format!("encoder task failed: {e}")))??;
             Ok::<_, SinkError>(encoded)
         }
     });
