@@ -12,7 +12,7 @@ Usage (Kafka from `hack/services.sh up`; a topic kept by
 Each run starts the binary with a fresh consumer group and a fresh `file://` lake under
 $TMPDIR, and stops the clock when the segments it reports as committed hold every record of
 the topic. Prints wall seconds, the sink's CPU seconds (from /proc) and records/s per run, then
-the means and the ratio of each binary to the first. `--format-options '{zstdLevel: 1}'`
+the lake's size after each run, then the means and the ratio of each binary to the first. `--format-options '{zstdLevel: 1}'`
 passes sink.formatOptions through, to compare settings with one binary given twice.
 """
 
@@ -76,6 +76,9 @@ def run_once(binary: str, args, tag: str) -> dict:
         proc.wait()
     if result is None:
         raise SystemExit(f"{tag}: only {rows} of {args.records} records committed; log in {log_path}")
+    result["mib"] = sum(
+        os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(lake) for f in files
+    ) / 2**20
     shutil.rmtree(work)
     result["rps"] = args.records / result["wall"]
     return result
@@ -98,7 +101,8 @@ def main() -> None:
         for i in order + order[::-1]:
             r = run_once(args.binaries[i], args, f"{round_}-{i}")
             results[i].append(r)
-            print(f"run {round_} binary {i}: wall {r['wall']:.2f} s, cpu {r['cpu']:.2f} s, {r['rps']:,.0f} records/s", flush=True)
+            print(f"run {round_} binary {i}: wall {r['wall']:.2f} s, cpu {r['cpu']:.2f} s, "
+                  f"{r['rps']:,.0f} records/s, lake {r['mib']:.0f} MiB", flush=True)
     base = sum(r["wall"] for r in results[0]) / len(results[0])
     for i, binary in enumerate(args.binaries):
         wall = sum(r["wall"] for r in results[i]) / len(results[i])

@@ -183,14 +183,17 @@ impl<'a> Cursor<'a> {
     /// their value, so no unescaping or UTF-8 decoding can differ from serde's.
     fn string(&mut self) -> Option<&'a str> {
         let rest = self.rest.strip_prefix(b"\"")?;
-        let len = rest.iter().position(|&b| b == b'"')?;
-        let (text, after) = rest.split_at(len);
-        if !text
-            .iter()
-            .all(|&b| (b' '..=b'~').contains(&b) && b != b'\\')
-        {
-            return None;
+        // One pass: stop at the closing quote, give up on anything but plain printable ASCII.
+        let mut len = 0;
+        loop {
+            match *rest.get(len)? {
+                b'"' => break,
+                b'\\' => return None,
+                b' '..=b'~' => len += 1,
+                _ => return None,
+            }
         }
+        let (text, after) = rest.split_at(len);
         self.rest = &after[1..];
         std::str::from_utf8(text).ok()
     }

@@ -67,8 +67,10 @@ pub enum ParquetCompression {
 /// enough that a reader can skip row groups by their statistics within one flushed file.
 pub const DEFAULT_ROW_GROUP_ROWS: u32 = 128 * 1024;
 
-/// The default zstd level: zstd's own default, a good ratio at low CPU cost.
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// The default zstd level. Level 1 (also arrow-rs's default) made files no larger than zstd's
+/// own default of 3 on market data (69 vs 71 MiB for 3M records: the columns are dictionary-
+/// and run-length-encoded before compression) for ~4 % less sink CPU.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
 /// How files are encoded; every field has a default, so `{}` is a valid value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
