@@ -12,16 +12,16 @@ use arrow_array::builder::{
     TimestampMicrosecondBuilder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{Field, Schema};
+use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use super::columns::{Cell, Column, ColumnType, LIST_ITEM, columns};
+use super::columns::{Cell, Column, ColumnType, columns};
 use super::{EncodeError, FormatOptions, ParquetCompression};
-use crate::record::{DECIMAL_SCALE, Record, RecordKind, SCHEMA_VERSION};
+use crate::record::{Record, RecordKind, SCHEMA_VERSION};
 
 /// File-level key/value metadata naming the record schema version, so a reader can tell
 /// versions apart without opening a row group.
@@ -123,31 +123,28 @@ enum Builder {
 const TEXT_BYTES_PER_ROW: usize = 16;
 
 impl Builder {
-    fn new(ty: ColumnType, rows: usize) -> Result<Self, EncodeError> {
-        Ok(match ty {
-            ColumnType::String => Builder::String(StringBuilder::with_capacity(
-                rows,
-                rows * TEXT_BYTES_PER_ROW,
-            )),
-            ColumnType::Timestamp => Builder::Timestamp(
-                TimestampMicrosecondBuilder::with_capacity(rows)
-                    .with_timezone(super::columns::TIMEZONE),
+    /// A builder of `ty`'s Arrow type, as `ColumnType::arrow_type` defines it (precision,
+    /// scale, time zone, list item), so the arrays always match the schema.
+    fn new(ty: ColumnType, rows: usize) -> Self {
+        let data_type = ty.arrow_type();
+        match (ty, data_type) {
+            (ColumnType::Timestamp, t) => Builder::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(rows).with_data_type(t),
             ),
-            ColumnType::Decimal => Builder::Decimal(
-                Decimal128Builder::with_capacity(rows).with_precision_and_scale(
-                    super::columns::DECIMAL_PRECISION,
-                    DECIMAL_SCALE as i8,
-                )?,
-            ),
-            ColumnType::Int => Builder::Int(Int32Builder::with_capacity(rows)),
-            ColumnType::BigInt => Builder::BigInt(Int64Builder::with_capacity(rows)),
-            ColumnType::StringList => {
-                let item = Arc::new(Field::new(LIST_ITEM, arrow_schema::DataType::Utf8, false));
-                Builder::StringList(
-                    ListBuilder::with_capacity(StringBuilder::new(), rows).with_field(item),
-                )
+            (ColumnType::Decimal, t) => {
+                Builder::Decimal(Decimal128Builder::with_capacity(rows).with_data_type(t))
             }
-        })
+            (ColumnType::StringList, DataType::List(item)) => Builder::StringList(
+                ListBuilder::with_capacity(StringBuilder::new(), rows).with_field(item),
+            ),
+            (ColumnType::Int, _) => Builder::Int(Int32Builder::with_capacity(rows)),
+            (ColumnType::BigInt, _) => Builder::BigInt(Int64Builder::with_capacity(rows)),
+            // `arrow_type` makes every list a `List`; were it not, the first row would fail as
+            // a schema mismatch (a list cell for a string builder).
+            (ColumnType::String | ColumnType::StringList, _) => Builder::String(
+                StringBuilder::with_capacity(rows, rows * TEXT_BYTES_PER_ROW),
+            ),
+        }
     }
 
     /// Appends `column`'s value of `record`; the builder was made for that column's type.
@@ -198,7 +195,7 @@ fn arrays(cols: &[Column], rows: &[&Record]) -> Result<Vec<ArrayRef>, EncodeErro
     let mut builders = cols
         .iter()
         .map(|c| Builder::new(c.ty, rows.len()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Vec<_>>();
     for record in rows {
         for (column, builder) in cols.iter().zip(&mut builders) {
             builder.append(column, record)?;
