@@ -91,9 +91,9 @@ bench-sink:
 chaos:
 	hack/chaos.sh
 
-## Fuzzing (issue #8): every cargo-fuzz target in worker/fuzz/ (provider payload parsers, record
+## Fuzzing (issue #8): every cargo-fuzz target in fuzz/ (provider payload parsers, record
 ## and Kafka message decoders) for FUZZ_SECONDS (60) each; also the last stage of `make chaos`.
-## Needs nightly (installed once); crash inputs land in worker/fuzz/regressions/, which
+## Needs nightly (installed once); crash inputs land in fuzz/regressions/, which
 ## `make test` replays. `hack/fuzz.sh TARGET...` runs some targets only.
 .PHONY: fuzz
 fuzz:

@@ -158,7 +158,7 @@ if [ -n "$run_fuzz" ]; then
     result=FAIL
     failed=1
     found="$(grep -m1 -E "FOUND|^error" "$log" | cut -c1-70 || true)"
-    note="${found:-$note}; inputs saved in worker/fuzz/regressions/"
+    note="${found:-$note}; inputs saved in fuzz/regressions/"
   fi
   results+=("fuzz|$result|$took|$note")
 fi

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# `make fuzz` (issue #8): runs every cargo-fuzz target in worker/fuzz/ for FUZZ_SECONDS each
+# `make fuzz` (issue #8): runs every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each
 # (default 60) and prints, per target, the runs executed, coverage, features, corpus size and
 # crashes. Also the last stage of `make chaos`.
 #
 #   hack/fuzz.sh                 every target
-#   hack/fuzz.sh record replay   only these (names: the [[bin]]s of worker/fuzz/Cargo.toml)
+#   hack/fuzz.sh record replay   only these (names: the [[bin]]s of fuzz/Cargo.toml)
 #
 # Environment: FUZZ_SECONDS (per target), FUZZ_JOBS (cargo build jobs; default 1 when another
 # rustc is running, since the machine is shared), FUZZ_MAX_LEN (default 4096 bytes).
@@ -13,16 +13,16 @@
 # nightly toolchain (libFuzzer's instrumentation needs it; `rustup toolchain install nightly
 # --profile minimal`), cargo-fuzz (tools/cargo-fuzz), the instrumented build (fuzz-target/,
 # outside the repo) and the corpus each target grows (fuzz-corpus/<target>/; the small seed
-# corpus committed in worker/fuzz/seeds/ is read, never written).
+# corpus committed in fuzz/seeds/ is read, never written).
 #
 # A crash, timeout (a parser that does not return within 10 s) or out-of-memory input is copied
-# to worker/fuzz/regressions/<target>/, where worker/tests/fuzz_regressions.rs (`make test`,
+# to fuzz/regressions/<target>/, where worker/tests/fuzz_regressions.rs (`make test`,
 # stable) replays it from then on; fix the parser, keep the file. Exit status: 0 when no target
 # found anything, 1 otherwise or when the build fails.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_DIR"
 
-FUZZ_DIR="$REPO_DIR/worker/fuzz"
+FUZZ_DIR="$REPO_DIR/fuzz"
 SECONDS_PER_TARGET="${FUZZ_SECONDS:-60}"
 MAX_LEN="${FUZZ_MAX_LEN:-4096}"
 CARGO_FUZZ_VERSION="0.13.2"
@@ -132,7 +132,7 @@ for t in "${targets[@]}"; do
     [ -f "$a" ] || continue
     mkdir -p "$regressions"
     cp "$a" "$regressions/"
-    found+=("worker/fuzz/regressions/$t/$(basename "$a")")
+    found+=("fuzz/regressions/$t/$(basename "$a")")
   done
   if [ "${#found[@]}" -gt 0 ] || [ "$rc" -ne 0 ]; then
     failed=1

@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # for Kafka, python3-venv for moto, curl and iproute2 (ss) for the scripts' health checks,
 # openssl for the Kubernetes control plane's certificates (hack/kube.sh; it also needs Go).
 # Charts: fonts-dejavu-core, the TrueType font `stockfeed query --plot` draws its text with
-# (found at run time, or STOCKFEED_FONT; worker/src/query/plot.rs), so tests and demo can draw.
+# (found at run time, or STOCKFEED_FONT; crates/query/src/plot.rs), so tests and demo can draw.
 PACKAGES=(build-essential cmake pkg-config libssl-dev libsasl2-dev libcurl4-openssl-dev libzstd-dev
   zlib1g-dev python3 python3-venv maven curl iproute2 openssl fonts-dejavu-core)
 

@@ -7,7 +7,7 @@
 --
 -- A minute's bar is written once a later trade in the same Kafka partition is
 -- sink.derivedBars.allowedLateness past the minute's end, so the newest minute of a feed
--- that has stopped stays in trades only (see worker/src/sink/bars/mod.rs). Trades arriving
+-- that has stopped stays in trades only (see crates/sink/src/bars/mod.rs). Trades arriving
 -- after their minute closed are in trades but not here (metric
 -- stockfeed_sink_bar_late_trades_total).
 --

@@ -162,7 +162,7 @@ async fn main() {
             f.metadata.uid = Some(format!("00000000-0000-0000-0000-{i:012}"));
             f
         };
-        let rendered = stockfeed_worker::feed::render(f.spec_feed(), &Default::default()).unwrap();
+        let rendered = stockfeed_spec::render(f.spec_feed(), &Default::default()).unwrap();
         let children =
             stockfeed_operator::build::build(&f, &rendered, &Default::default()).unwrap();
         let started = Instant::now();

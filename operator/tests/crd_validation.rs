@@ -7,7 +7,7 @@
 
 mod support;
 
-use stockfeed_worker::feed::FeedManifest;
+use stockfeed_spec::FeedManifest;
 use support::*;
 
 const VALID: &str = r#"

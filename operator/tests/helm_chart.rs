@@ -242,11 +242,9 @@ spec:
     )
     .unwrap();
     feed.metadata.generation = Some(1);
-    let rendered = stockfeed_worker::feed::render(
-        feed.spec_feed(),
-        &stockfeed_worker::feed::RenderContext::default(),
-    )
-    .unwrap();
+    let rendered =
+        stockfeed_spec::render(feed.spec_feed(), &stockfeed_spec::RenderContext::default())
+            .unwrap();
     let children = stockfeed_operator::build::build(
         &feed,
         &rendered,
@@ -363,12 +361,11 @@ fn full_values_render_monitoring_that_matches_what_the_operator_builds() {
 /// Every metric name the worker (producer and sink) and the operator export, as Prometheus
 /// sees the samples (counters with `_total`, histograms with `_bucket`/`_sum`/`_count`).
 fn exported_metric_names() -> BTreeSet<String> {
-    use stockfeed_worker::metrics::{
-        ErrorLabels, KindLabels, PartitionLabels, ProviderLabels, RecordLabels, RequestLabels,
-    };
+    use stockfeed_producer::metrics::{ErrorLabels, ProviderLabels, RecordLabels, RequestLabels};
+    use stockfeed_sink::metrics::{KindLabels, PartitionLabels};
     let mut registry = prometheus_client::registry::Registry::default();
-    let p = stockfeed_worker::metrics::ProducerMetrics::register(&mut registry);
-    let s = stockfeed_worker::metrics::SinkMetrics::register(&mut registry);
+    let p = stockfeed_producer::metrics::ProducerMetrics::register(&mut registry);
+    let s = stockfeed_sink::metrics::SinkMetrics::register(&mut registry);
     let o = stockfeed_operator::metrics::Metrics::register(&mut registry);
     // Labelled families are only encoded once they have a series: give each one.
     let provider = ProviderLabels {

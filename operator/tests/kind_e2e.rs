@@ -70,11 +70,9 @@ fn the_e2e_stockfeed_is_valid_and_renders() {
     let text = std::fs::read_to_string(format!("{REPO}/tests/e2e/manifests/stockfeed.yaml"))
         .expect("the e2e StockFeed manifest");
     let feed: stockfeed_operator::crd::StockFeed = serde_yaml::from_str(&text).unwrap();
-    let rendered = stockfeed_worker::feed::render(
-        feed.spec_feed(),
-        &stockfeed_worker::feed::RenderContext::default(),
-    )
-    .unwrap_or_else(|e| panic!("tests/e2e/manifests/stockfeed.yaml: {e}"));
+    let rendered =
+        stockfeed_spec::render(feed.spec_feed(), &stockfeed_spec::RenderContext::default())
+            .unwrap_or_else(|e| panic!("tests/e2e/manifests/stockfeed.yaml: {e}"));
     // Its S3 keys come from the Secret the manifests create.
     let s3 = std::fs::read_to_string(format!("{REPO}/tests/e2e/manifests/20-s3.yaml")).unwrap();
     for s in &rendered.secret_env {

@@ -195,9 +195,8 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     }
     // The ConfigMap holds configuration the workers accept.
     let data = cm.data.clone().unwrap();
-    let producer =
-        stockfeed_worker::producer::config::ProducerConfig::parse(&data["producer.yaml"]).unwrap();
-    let sink_cfg = stockfeed_worker::sink::config::SinkConfig::parse(&data["sink.yaml"]).unwrap();
+    let producer = stockfeed_spec::producer::ProducerConfig::parse(&data["producer.yaml"]).unwrap();
+    let sink_cfg = stockfeed_spec::sink::SinkConfig::parse(&data["sink.yaml"]).unwrap();
     assert_eq!(producer.kafka.topic, topic);
     assert_eq!(sink_cfg.sink.url, "s3://lake-bucket/raw/prices/");
     assert_eq!(sink_cfg.group_id(), format!("stockfeed-sink.{ns}.prices"));

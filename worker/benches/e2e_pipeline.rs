@@ -45,8 +45,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
-use stockfeed_worker::record::Symbol;
-use stockfeed_worker::source::synthetic::{Generator, SyntheticConfig};
+use stockfeed_producer::source::synthetic::{Generator, SyntheticConfig};
+use stockfeed_record::Symbol;
 
 const PARTITIONS: i32 = 6;
 const SYMBOLS: usize = 100;

@@ -14,18 +14,17 @@
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stockfeed_kafka::Connect;
 
 use prometheus_client::registry::Registry;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline,
-};
-use stockfeed_worker::record::Symbol;
-use stockfeed_worker::source::synthetic::{Generator, Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::source::synthetic::{Generator, Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
+use stockfeed_record::Symbol;
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 6;
@@ -125,7 +124,7 @@ async fn ours(bootstrap: &str, topic: &str, records: u64, compression: &str) -> 
         compression: compression.to_owned(),
         ..WriterSettings::default()
     };
-    let writer = KafkaWriter::new(base, &settings, metrics.clone()).unwrap();
+    let writer = KafkaWriter::new(base, &settings, metrics.writer()).unwrap();
     let source = Box::new(SyntheticSource::new(config(records), tickers()).unwrap());
     let mut options = PipelineOptions::for_topic(topic);
     options.dedup_window = 100_000;

@@ -16,10 +16,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use chrono::{DateTime, Timelike, Utc};
-use stockfeed_worker::query::{Lake, LakeSource};
-use stockfeed_worker::record::{Record, RecordKind, Symbol};
-use stockfeed_worker::sink::format::{self, Format, FormatOptions};
-use stockfeed_worker::source::synthetic::{Generator, SyntheticConfig};
+use stockfeed_producer::source::synthetic::{Generator, SyntheticConfig};
+use stockfeed_query::{Lake, LakeSource};
+use stockfeed_record::{Record, RecordKind, Symbol};
+use stockfeed_sink::format::{self, Format, FormatOptions};
 
 const QUERIES: [&str; 4] = ["ohlcv_1m", "vwap", "top_movers", "gaps"];
 

@@ -17,6 +17,7 @@
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use stockfeed_kafka::Connect;
 
 use prometheus_client::registry::Registry;
 use rdkafka::ClientConfig;
@@ -24,13 +25,11 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline,
-};
-use stockfeed_worker::record::Symbol;
-use stockfeed_worker::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
+use stockfeed_record::Symbol;
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 6;
@@ -216,7 +215,7 @@ async fn fill(
             .client_config()
             .unwrap(),
         &WriterSettings::default(),
-        metrics.clone(),
+        metrics.writer(),
     )
     .unwrap();
     let filled = run_pipeline(

@@ -1,22 +1,9 @@
-//! StockFeed's worker library: the record model, Kafka conventions and client settings, and
-//! (as they land) the sources, producer, sink and catalog code that the `stockfeed` binary runs.
+//! The `stockfeed` binary's library half: the local runner (`stockfeed run`), which wires the
+//! producer and the sink of one or more StockFeeds together in one process, with topics created
+//! and the catalog planned as the operator would.
 //!
-//! The operator depends on this crate for shared types; this crate never depends on Kubernetes.
+//! It composes the stage crates and owns none of their logic; nothing depends on it. Its
+//! `tests/` hold the integration tests of every stage against real services, because they share
+//! one support module and some run the binary itself.
 
-pub mod catalog;
-pub mod feed;
-/// Entry points of the fuzz targets and their regression test; not an API.
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod kafka;
-pub mod metrics;
-pub mod producer;
-#[cfg(feature = "query")]
-pub mod query;
-pub mod record;
 pub mod runner;
-pub mod secret;
-pub mod server;
-pub mod sink;
-pub mod source;
-pub mod telemetry;

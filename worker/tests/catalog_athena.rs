@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use aws_sdk_athena::config::{BehaviorVersion, Credentials, Region};
-use stockfeed_worker::catalog::athena::{AthenaClient, AthenaError, AthenaQuery};
+use stockfeed_catalog::athena::{AthenaClient, AthenaError, AthenaQuery};
 
 fn sdk_client(endpoint: &str) -> aws_sdk_athena::Client {
     let config = aws_sdk_athena::Config::builder()

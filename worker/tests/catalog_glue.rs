@@ -12,14 +12,14 @@ mod support;
 use aws_sdk_glue::Client;
 use aws_sdk_glue::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_glue::types::{Crawler, Table};
-use stockfeed_worker::catalog::table::{CSV_SERDE, PARQUET_SERDE};
-use stockfeed_worker::catalog::{
+use stockfeed_catalog::table::{CSV_SERDE, PARQUET_SERDE};
+use stockfeed_catalog::{
     CatalogError, CatalogPlan, Change, CrawlerConfig, GlueCatalog, GlueCatalogConfig,
     SYMBOL_PARTITION_KEY,
 };
-use stockfeed_worker::sink::format::{Format, columns};
-use stockfeed_worker::sink::layout::Dataset;
-use stockfeed_worker::sink::layout::{PartitionBy, PartitionKey};
+use stockfeed_record::lake::layout::Dataset;
+use stockfeed_record::lake::layout::{PartitionBy, PartitionKey};
+use stockfeed_sink::format::{Format, columns};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/stockfeed-crawler";
 const EVERY_15: &str = "cron(0/15 * * * ? *)";
@@ -160,7 +160,7 @@ fn param<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-fn changes(outcome: &stockfeed_worker::catalog::CatalogOutcome) -> Vec<Change> {
+fn changes(outcome: &stockfeed_catalog::CatalogOutcome) -> Vec<Change> {
     std::iter::once(outcome.database.change)
         .chain(outcome.tables.iter().map(|t| t.change))
         .chain(std::iter::once(outcome.crawler.change))

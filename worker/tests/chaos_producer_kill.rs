@@ -18,7 +18,7 @@ mod support;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
-use stockfeed_worker::record::RecordId;
+use stockfeed_record::RecordId;
 use support::chaos::{Comparison, Pipeline, Scenario, SyntheticRun};
 
 const KILLS: usize = 20;
@@ -108,7 +108,7 @@ async fn producer_killed_20_times_every_record_exactly_once() {
     // The sink: the lake is the topic, copy for copy.
     let topic: Vec<_> = pipeline.read_topic().await.into_iter().flatten().collect();
     let lake = pipeline.read_lake().await;
-    let ids = |records: &[stockfeed_worker::record::Record]| {
+    let ids = |records: &[stockfeed_record::Record]| {
         let mut v: Vec<RecordId> = records.iter().map(|r| r.id()).collect();
         v.sort();
         v

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use stockfeed_worker::record::{Provider, Record, RecordId, Symbol, Trade};
+use stockfeed_record::{Provider, Record, RecordId, Symbol, Trade};
 use support::chaos::{Pipeline, Scenario, assert_lake_exactly_once, free_port, metric, scrape};
 use support::provider_server::{ProviderServer, Reply, SecretFile, WsConn, WsPlan, accept};
 

@@ -1,6 +1,6 @@
-//! Replays the fuzz seeds (`worker/fuzz/seeds/<target>/`) and every input a fuzzer found
-//! (`worker/fuzz/regressions/<target>/`, saved by `hack/fuzz.sh`) through the same entry points
-//! and invariants as the fuzz targets (`stockfeed_worker::fuzzing`), on stable and without
+//! Replays the fuzz seeds (`fuzz/seeds/<target>/`) and every input a fuzzer found
+//! (`fuzz/regressions/<target>/`, saved by `hack/fuzz.sh`) through the same entry points
+//! and invariants as the fuzz targets (`stockfeed_producer::fuzzing`), on stable and without
 //! libFuzzer, so a fixed parser bug stays fixed in `make test`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests report failure by panicking
@@ -9,14 +9,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use stockfeed_worker::fuzzing::TARGETS;
+use stockfeed_producer::fuzzing::TARGETS;
 
 /// Far above what any input takes in a debug build; an input over it is the kind of "parser
 /// that does not return" libFuzzer reports as a timeout.
 const SLOW: Duration = Duration::from_secs(10);
 
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -86,7 +86,7 @@ fn every_input_folder_names_a_target() {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
                 path.is_dir() && names.contains(&name.as_str()),
-                "worker/fuzz/{kind}/{name} is not the folder of a fuzz target ({names:?})"
+                "fuzz/{kind}/{name} is not the folder of a fuzz target ({names:?})"
             );
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use stockfeed_worker::kafka::admin::{AdminError, TopicAdmin, TopicOutcome, TopicRequest};
+use stockfeed_kafka::admin::{AdminError, TopicAdmin, TopicOutcome, TopicRequest};
 
 fn admin(servers: &str, timeout: Duration) -> TopicAdmin {
     let mut config = ClientConfig::new();

@@ -6,13 +6,14 @@ mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
+use stockfeed_kafka::Connect;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use stockfeed_worker::kafka::{KafkaConnection, OutgoingMessage, decode_message};
-use stockfeed_worker::record::{Record, RecordId};
+use stockfeed_kafka::{KafkaConnection, OutgoingMessage, decode_message};
+use stockfeed_record::{Record, RecordId};
 
 const RECORDS: usize = 10_000;
 

@@ -10,15 +10,14 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use stockfeed_kafka::Connect;
 
 use prometheus_client::registry::Registry;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline,
-};
-use stockfeed_worker::record::Symbol;
-use stockfeed_worker::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
+use stockfeed_record::Symbol;
 use tokio_util::sync::CancellationToken;
 
 const RECORDS: u64 = 100_000;
@@ -66,7 +65,7 @@ async fn every_record_exactly_once_across_a_broker_restart() {
         max_buffer_bytes: 4 * 1024 * 1024,
         ..WriterSettings::default()
     };
-    let writer = KafkaWriter::new(base, &settings, metrics.clone()).unwrap();
+    let writer = KafkaWriter::new(base, &settings, metrics.writer()).unwrap();
     let tickers: Vec<Symbol> = support::SYMBOLS
         .iter()
         .map(|s| Symbol::new(s).unwrap())

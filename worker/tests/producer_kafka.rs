@@ -7,17 +7,16 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use stockfeed_kafka::Connect;
 
 use futures_util::future::BoxFuture;
 use prometheus_client::registry::Registry;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline,
-};
-use stockfeed_worker::record::{Provider, Record, RecordId, Symbol};
-use stockfeed_worker::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
-use stockfeed_worker::source::{Emitter, Source, SourceError, SourceHealth};
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_producer::source::{Emitter, Source, SourceError, SourceHealth};
+use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
+use stockfeed_record::{Provider, Record, RecordId, Symbol};
 use tokio_util::sync::CancellationToken;
 
 /// Emits a fixed script of records and rejections, then ends.
@@ -47,14 +46,14 @@ impl Source for Scripted {
 async fn run(
     source: Box<dyn Source>,
     topic: &str,
-) -> (stockfeed_worker::producer::Summary, Arc<ProducerMetrics>) {
+) -> (stockfeed_producer::Summary, Arc<ProducerMetrics>) {
     let bootstrap = support::require_kafka();
     let mut registry = Registry::default();
     let metrics = Arc::new(ProducerMetrics::register(&mut registry));
     let base = KafkaConnection::plaintext(&bootstrap)
         .client_config()
         .unwrap();
-    let writer = KafkaWriter::new(base, &WriterSettings::default(), metrics.clone()).unwrap();
+    let writer = KafkaWriter::new(base, &WriterSettings::default(), metrics.writer()).unwrap();
     let summary = run_pipeline(
         source,
         writer,
@@ -85,7 +84,7 @@ async fn synthetic_records_land_once_in_order_with_headers() {
         ..SyntheticConfig::default()
     };
     // The records the source will emit, generated independently with the same seed.
-    let mut generator = stockfeed_worker::source::synthetic::Generator::new(
+    let mut generator = stockfeed_producer::source::synthetic::Generator::new(
         &config,
         &tickers,
         config.start_time.unwrap(),
@@ -202,7 +201,7 @@ async fn bad_input_goes_to_the_dlq_with_reason_and_raw_bytes_and_repeats_are_dro
     let dlq = |p: &str| {
         metrics
             .dlq
-            .get_or_create(&stockfeed_worker::metrics::ProviderLabels { provider: p.into() })
+            .get_or_create(&stockfeed_producer::metrics::ProviderLabels { provider: p.into() })
             .get()
     };
     assert_eq!((dlq("replay"), dlq("synthetic")), (1, 1));

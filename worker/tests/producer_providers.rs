@@ -10,22 +10,21 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use stockfeed_kafka::Connect;
 
 use chrono::{TimeZone, Utc};
 use prometheus_client::registry::Registry;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::{ProducerMetrics, ProviderLabels, RecordLabels};
-use stockfeed_worker::producer::{
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::{ProducerMetrics, ProviderLabels, RecordLabels};
+use stockfeed_producer::source::alpaca::AlpacaSource;
+use stockfeed_producer::source::alphavantage::AlphaVantageSource;
+use stockfeed_producer::source::finnhub::FinnhubSource;
+use stockfeed_producer::source::yahoo::YahooSource;
+use stockfeed_producer::source::{Source, SourceConfig};
+use stockfeed_producer::{
     KafkaWriter, PipelineOptions, Readiness, Summary, WriterSettings, run_pipeline,
 };
-use stockfeed_worker::record::{
-    Bar, BarInterval, Ohlc, Provider, Quote, Record, RecordId, Symbol, Trade,
-};
-use stockfeed_worker::source::alpaca::AlpacaSource;
-use stockfeed_worker::source::alphavantage::AlphaVantageSource;
-use stockfeed_worker::source::finnhub::FinnhubSource;
-use stockfeed_worker::source::yahoo::YahooSource;
-use stockfeed_worker::source::{Source, SourceConfig};
+use stockfeed_record::{Bar, BarInterval, Ohlc, Provider, Quote, Record, RecordId, Symbol, Trade};
 use support::RawMessage;
 use support::provider_server::*;
 use tokio_util::sync::CancellationToken;
@@ -104,7 +103,7 @@ async fn produce(
     let base = KafkaConnection::plaintext(&bootstrap)
         .client_config()
         .unwrap();
-    let writer = KafkaWriter::new(base, &WriterSettings::default(), metrics.clone()).unwrap();
+    let writer = KafkaWriter::new(base, &WriterSettings::default(), metrics.writer()).unwrap();
     let options = PipelineOptions {
         shutdown_timeout: Duration::from_secs(5),
         ..PipelineOptions::for_topic(topic)

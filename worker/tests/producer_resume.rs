@@ -14,19 +14,20 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+use stockfeed_kafka::Connect;
 
 use futures_util::future::BoxFuture;
 use prometheus_client::registry::Registry;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::launch;
-use stockfeed_worker::producer::resume::read_tail;
-use stockfeed_worker::producer::{
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::launch;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::resume::read_tail;
+use stockfeed_producer::source::synthetic::Generator;
+use stockfeed_producer::source::{Emitter, Source, SourceError, SourceHealth};
+use stockfeed_producer::{
     KafkaWriter, PipelineOptions, ProducerConfig, Readiness, Summary, WriterSettings, run_pipeline,
 };
-use stockfeed_worker::record::{Provider, Record, RecordId, Symbol, Trade};
-use stockfeed_worker::source::synthetic::Generator;
-use stockfeed_worker::source::{Emitter, Source, SourceError, SourceHealth};
+use stockfeed_record::{Provider, Record, RecordId, Symbol, Trade};
 use tokio_util::sync::CancellationToken;
 
 const TICKERS: [&str; 4] = ["AAPL", "MSFT", "NVDA", "AMZN"];
@@ -74,7 +75,7 @@ async fn a_restarted_in_order_source_sends_only_what_the_topic_lacks() {
 
     // The source's first 3,000 records, generated independently with the same settings.
     let full = synthetic_config(&bootstrap, &topic, &start_text, 3_000);
-    let stockfeed_worker::source::SourceConfig::Synthetic(synthetic) = &full.source else {
+    let stockfeed_spec::source::SourceConfig::Synthetic(synthetic) = &full.source else {
         panic!("synthetic source expected");
     };
     let tickers: Vec<Symbol> = TICKERS.iter().map(|s| Symbol::new(s).unwrap()).collect();
@@ -167,7 +168,7 @@ async fn run_live(bootstrap: &str, topic: &str, script: Vec<Record>) -> Summary 
     .unwrap()
     .expect("the topic's tail is readable");
     let metrics = metrics();
-    let writer = KafkaWriter::new(base, &WriterSettings::default(), metrics.clone()).unwrap();
+    let writer = KafkaWriter::new(base, &WriterSettings::default(), metrics.writer()).unwrap();
     let options = PipelineOptions {
         resume: Some(tail),
         ..PipelineOptions::for_topic(topic)

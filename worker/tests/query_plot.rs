@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use chrono::{DateTime, Duration, TimeZone, Timelike, Utc};
-use stockfeed_worker::record::{
+use stockfeed_record::{
     Bar, BarInterval, Ohlc, Price, Provider, Quantity, Record, RecordKind, Symbol,
 };
-use stockfeed_worker::sink::format::{Format, FormatOptions, encode};
+use stockfeed_sink::format::{Format, FormatOptions, encode};
 
 /// Candle colours as the chart draws them (`query::plot`), in SVG spelling.
 const UP: &str = "#26A65B";

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests report failure by panicking
 
-use stockfeed_worker::record::schema;
+use stockfeed_record::schema;
 
 #[test]
 fn committed_schema_matches_the_types() {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use stockfeed_worker::metrics::SinkMetrics;
-use stockfeed_worker::record::{Record, RecordId};
-use stockfeed_worker::sink::{SinkConfig, SinkReadiness, run_sink};
+use stockfeed_record::{Record, RecordId};
+use stockfeed_sink::metrics::SinkMetrics;
+use stockfeed_sink::{SinkConfig, SinkReadiness, run_sink};
 use tokio_util::sync::CancellationToken;
 
 const PARTITIONS: i32 = 6;
@@ -28,7 +28,7 @@ fn config(bootstrap: &str, topic: &str, group: &str, lake: &std::path::Path) -> 
 }
 
 /// Runs a sink until it has written `expected` records (or 90 s pass), then shuts it down.
-async fn run_until(config: SinkConfig, expected: u64) -> stockfeed_worker::sink::SinkSummary {
+async fn run_until(config: SinkConfig, expected: u64) -> stockfeed_sink::SinkSummary {
     let mut registry = Registry::default();
     let metrics = Arc::new(SinkMetrics::register(&mut registry));
     let shutdown = CancellationToken::new();
@@ -45,7 +45,7 @@ async fn run_until(config: SinkConfig, expected: u64) -> stockfeed_worker::sink:
             .map(|k| {
                 metrics
                     .records_written
-                    .get_or_create(&stockfeed_worker::metrics::KindLabels { kind: (*k).into() })
+                    .get_or_create(&stockfeed_sink::metrics::KindLabels { kind: (*k).into() })
                     .get()
             })
             .sum();

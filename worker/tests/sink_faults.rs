@@ -23,16 +23,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use stockfeed_kafka::Connect;
 
 use prometheus_client::registry::Registry;
 use rand::{RngExt, SeedableRng};
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline,
-};
-use stockfeed_worker::record::{Record, RecordId, Symbol};
-use stockfeed_worker::source::synthetic::{Generator, Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::source::synthetic::{Generator, Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
+use stockfeed_record::{Record, RecordId, Symbol};
 use tokio_util::sync::CancellationToken;
 
 const RECORDS: u64 = 200_000;
@@ -131,7 +130,7 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
             .client_config()
             .unwrap(),
         &WriterSettings::default(),
-        metrics.clone(),
+        metrics.writer(),
     )
     .unwrap();
     let summary = run_pipeline(

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{Value, json};
-use stockfeed_worker::record::{
+use stockfeed_record::{
     Bar, BarInterval, Ohlc, Price, Provider, Quantity, Quote, Record, RecordKind, Symbol, Trade,
 };
-use stockfeed_worker::sink::format::{
+use stockfeed_sink::format::{
     EncodeError, Encoded, Format, FormatOptions, ParquetCompression, encode,
 };
 use support::python::run_python;

@@ -13,15 +13,14 @@ mod support;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
+use stockfeed_kafka::Connect;
 
 use prometheus_client::registry::Registry;
-use stockfeed_worker::kafka::KafkaConnection;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{
-    KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline,
-};
-use stockfeed_worker::record::{RecordKind, Symbol};
-use stockfeed_worker::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_kafka::KafkaConnection;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::source::synthetic::{Rate, SyntheticConfig, SyntheticSource};
+use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
+use stockfeed_record::{RecordKind, Symbol};
 use tokio_util::sync::CancellationToken;
 
 const SYMBOLS: usize = 10_000;
@@ -59,7 +58,7 @@ async fn memory_stays_bounded_with_ten_thousand_symbols_and_twelve_partitions() 
             .client_config()
             .unwrap(),
         &WriterSettings::default(),
-        metrics.clone(),
+        metrics.writer(),
     )
     .unwrap();
     run_pipeline(

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use prometheus_client::registry::Registry;
-use stockfeed_worker::metrics::{KindLabels, SinkMetrics};
-use stockfeed_worker::sink::{SinkConfig, SinkReadiness, run_sink};
+use stockfeed_sink::metrics::{KindLabels, SinkMetrics};
+use stockfeed_sink::{SinkConfig, SinkReadiness, run_sink};
 use support::python::run_python;
 use tokio_util::sync::CancellationToken;
 
@@ -153,7 +153,7 @@ async fn parquet_on_s3_reads_back_in_duckdb() {
         serde_json::from_str(&run_python(QUERY, &[local.path().to_str().unwrap()])).unwrap();
     let trades = records
         .iter()
-        .filter(|r| r.kind() == stockfeed_worker::record::RecordKind::Trade)
+        .filter(|r| r.kind() == stockfeed_record::RecordKind::Trade)
         .count();
     assert_eq!(out["trades"], serde_json::json!([trades, trades]), "{out}");
     assert_eq!(out["all"], serde_json::json!([RECORDS, RECORDS]), "{out}");

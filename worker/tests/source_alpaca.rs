@@ -6,9 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use stockfeed_worker::record::{Bar, BarInterval, Ohlc, Provider, Quote, Record, Symbol, Trade};
-use stockfeed_worker::source::alpaca::{AlpacaConfig, AlpacaSource};
-use stockfeed_worker::source::{SourceConfig, SourceHealth};
+use stockfeed_producer::source::alpaca::{AlpacaConfig, AlpacaSource};
+use stockfeed_producer::source::{SourceConfig, SourceHealth};
+use stockfeed_record::{Bar, BarInterval, Ohlc, Provider, Quote, Record, Symbol, Trade};
 use support::provider_server::*;
 
 const KEY_ID: &str = "PKTESTKEYID0042";

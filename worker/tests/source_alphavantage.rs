@@ -7,9 +7,9 @@ mod support;
 use std::time::Duration;
 
 use chrono::Utc;
-use stockfeed_worker::record::{Bar, BarInterval, Ohlc, Provider, Record, Symbol};
-use stockfeed_worker::source::alphavantage::{AlphaVantageConfig, AlphaVantageSource};
-use stockfeed_worker::source::{SourceConfig, SourceHealth};
+use stockfeed_producer::source::alphavantage::{AlphaVantageConfig, AlphaVantageSource};
+use stockfeed_producer::source::{SourceConfig, SourceHealth};
+use stockfeed_record::{Bar, BarInterval, Ohlc, Provider, Record, Symbol};
 use support::provider_server::*;
 
 const KEY: &str = "AVKEY7781QZ";

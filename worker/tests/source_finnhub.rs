@@ -7,9 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
-use stockfeed_worker::record::{Bar, BarInterval, Ohlc, Provider, Record, Symbol, Trade};
-use stockfeed_worker::source::finnhub::{FinnhubConfig, FinnhubSource};
-use stockfeed_worker::source::{SourceConfig, SourceHealth};
+use stockfeed_producer::source::finnhub::{FinnhubConfig, FinnhubSource};
+use stockfeed_producer::source::{SourceConfig, SourceHealth};
+use stockfeed_record::{Bar, BarInterval, Ohlc, Provider, Record, Symbol, Trade};
 use support::provider_server::*;
 
 const TOKEN: &str = "fh-test-token-5f3a9c";

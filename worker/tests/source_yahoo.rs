@@ -7,9 +7,9 @@ mod support;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use stockfeed_worker::record::{Bar, BarInterval, Ohlc, Provider, Record, Symbol};
-use stockfeed_worker::source::yahoo::{YahooConfig, YahooSource};
-use stockfeed_worker::source::{SourceConfig, SourceHealth};
+use stockfeed_producer::source::yahoo::{YahooConfig, YahooSource};
+use stockfeed_producer::source::{SourceConfig, SourceHealth};
+use stockfeed_record::{Bar, BarInterval, Ohlc, Provider, Record, Symbol};
 use support::provider_server::*;
 
 fn config(server: &ProviderServer, interval: &str) -> YahooConfig {

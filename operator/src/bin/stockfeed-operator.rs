@@ -76,7 +76,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    stockfeed_worker::telemetry::init();
+    stockfeed_telemetry::init();
     let args = Args::parse();
     let identity = args
         .identity
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
             }
         })
     };
-    let (bound, server) = stockfeed_worker::server::serve(
+    let (bound, server) = stockfeed_telemetry::server::serve(
         args.metrics_addr,
         Arc::new(registry),
         ready_check,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use stockfeed_worker::feed::Rendered;
+use stockfeed_spec::Rendered;
 
 use super::labels::Component;
 use super::{BuildError, Ctx, names};

@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use stockfeed_worker::feed::Rendered;
-use stockfeed_worker::feed::spec::{FeedSpec, Resources};
+use stockfeed_spec::Rendered;
+use stockfeed_spec::feed::{FeedSpec, Resources};
 
 use super::configmap::{PRODUCER_FILE, SINK_FILE};
 use super::labels::{self, Component};

@@ -13,7 +13,7 @@ pub mod service_account;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::{Resource, ResourceExt};
-use stockfeed_worker::feed::Rendered;
+use stockfeed_spec::Rendered;
 
 use crate::crd::StockFeed;
 

@@ -2,7 +2,7 @@
 //! mounted; it exists to carry an IAM role (IRSA's `eks.amazonaws.com/role-arn`) for S3 access.
 
 use k8s_openapi::api::core::v1::ServiceAccount;
-use stockfeed_worker::feed::spec::WorkersSpec;
+use stockfeed_spec::feed::WorkersSpec;
 
 use super::labels::Component;
 use super::{Ctx, names};

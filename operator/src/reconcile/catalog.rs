@@ -3,11 +3,9 @@
 //! (IRSA in EKS), never from Secrets.
 
 use kube::ResourceExt;
-use stockfeed_worker::catalog::{
-    CatalogError, CatalogPlan, Change, GlueCatalog, GlueCatalogConfig,
-};
-use stockfeed_worker::feed::FeedSpec;
-use stockfeed_worker::sink::layout::PartitionBy;
+use stockfeed_catalog::{CatalogError, CatalogPlan, Change, GlueCatalog, GlueCatalogConfig};
+use stockfeed_record::lake::layout::PartitionBy;
+use stockfeed_spec::FeedSpec;
 
 use crate::build::names;
 use crate::conditions::{CATALOG_READY, Observed};

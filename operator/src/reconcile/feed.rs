@@ -7,7 +7,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use stockfeed_worker::feed::{RenderContext, render};
+use stockfeed_spec::{RenderContext, render};
 
 use super::error::Error;
 use super::{Context, catalog, children, secrets, topic};

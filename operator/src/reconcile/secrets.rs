@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::Api;
-use stockfeed_worker::feed::Rendered;
+use stockfeed_spec::Rendered;
 
 use super::error::Error;
 

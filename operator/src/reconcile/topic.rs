@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use stockfeed_worker::feed::FeedSpec;
-use stockfeed_worker::kafka::admin::{TopicAdmin, TopicOutcome, TopicRequest};
-use stockfeed_worker::kafka::{KafkaConnection, Security};
+use stockfeed_kafka::admin::{TopicAdmin, TopicOutcome, TopicRequest};
+use stockfeed_kafka::{Connect, KafkaConnection, Security};
+use stockfeed_spec::FeedSpec;
 
 use crate::conditions::{Observed, TOPIC_READY};
 use crate::crd::TopicStatus;
@@ -114,11 +114,11 @@ fn dlq(spec: &FeedSpec) -> String {
     spec.kafka
         .dlq_topic
         .clone()
-        .unwrap_or_else(|| stockfeed_worker::producer::dlq_topic(&spec.kafka.topic))
+        .unwrap_or_else(|| stockfeed_kafka::dlq_topic(&spec.kafka.topic))
 }
 
-fn reason(e: &stockfeed_worker::kafka::admin::AdminError) -> &'static str {
-    use stockfeed_worker::kafka::admin::AdminError;
+fn reason(e: &stockfeed_kafka::admin::AdminError) -> &'static str {
+    use stockfeed_kafka::admin::AdminError;
     match e {
         AdminError::Unreachable { .. } => "KafkaUnreachable",
         AdminError::Create { .. } => "TopicCreateFailed",

@@ -1,7 +1,7 @@
 //! `stockfeed run`: one or more StockFeed manifests run on this machine, without Kubernetes.
 //!
 //! The same manifest the operator reconciles is validated and rendered by the same code
-//! (`crate::feed`), the topics are ensured through the same admin code, and the producer and
+//! (`stockfeed_spec`), the topics are ensured through the same admin code, and the producer and
 //! sink run in this process as tasks. Stopping is ordered so nothing produced is left unwritten:
 //! the producer stops first, the sink then drains the topic (until its lag is zero or a bound
 //! passes) and writes and commits what it holds before it stops.
@@ -14,11 +14,14 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
-use crate::feed::{FeedManifest, RenderContext, Rendered, render};
-use crate::kafka::admin::{TopicAdmin, TopicOutcome, TopicRequest};
-use crate::metrics::{ProducerMetrics, SinkMetrics};
-use crate::producer::{Readiness, Summary, launch};
-use crate::sink::{SinkReadiness, SinkSummary, run_sink};
+use stockfeed_kafka::Connect;
+use stockfeed_kafka::admin::{TopicAdmin, TopicOutcome, TopicRequest};
+use stockfeed_producer::ProducerSettings;
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::{Readiness, Summary, launch};
+use stockfeed_sink::metrics::SinkMetrics;
+use stockfeed_sink::{SinkReadiness, SinkSummary, run_sink};
+use stockfeed_spec::{FeedManifest, RenderContext, Rendered, render};
 
 /// A little more than the sink consumer's statistics interval (5 s), which reports lag.
 const STATS_INTERVAL: Duration = Duration::from_secs(6);
@@ -53,20 +56,20 @@ pub enum RunError {
     Spec {
         feed: String,
         #[source]
-        source: crate::feed::InvalidSpec,
+        source: stockfeed_spec::InvalidSpec,
     },
     #[error("{feed}: topic {topic}")]
     Topic {
         feed: String,
         topic: String,
         #[source]
-        source: crate::kafka::admin::AdminError,
+        source: stockfeed_kafka::admin::AdminError,
     },
     #[error("{feed}: Kafka settings")]
     Kafka {
         feed: String,
         #[source]
-        source: crate::kafka::KafkaConfigError,
+        source: stockfeed_kafka::KafkaConfigError,
     },
     #[error("{feed}: producer")]
     Producer {
@@ -78,7 +81,7 @@ pub enum RunError {
     Sink {
         feed: String,
         #[source]
-        source: crate::sink::SinkError,
+        source: stockfeed_sink::SinkError,
     },
 }
 
@@ -288,10 +291,10 @@ async fn ensure_catalog(m: &FeedManifest, name: &str) {
         );
         return;
     }
-    let plan = crate::sink::layout::PartitionBy::new(m.spec.sink.partition_by.clone())
+    let plan = stockfeed_record::lake::layout::PartitionBy::new(m.spec.sink.partition_by.clone())
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            crate::catalog::CatalogPlan::new(
+            stockfeed_catalog::CatalogPlan::new(
                 glue,
                 &m.spec.sink.url,
                 m.spec.sink.format,
@@ -301,7 +304,7 @@ async fn ensure_catalog(m: &FeedManifest, name: &str) {
             .map_err(|e| e.to_string())
         });
     let result = match plan {
-        Ok(plan) => crate::catalog::GlueCatalog::connect(glue)
+        Ok(plan) => stockfeed_catalog::GlueCatalog::connect(glue)
             .await
             .ensure(&plan)
             .await
@@ -323,7 +326,7 @@ fn lag(r: &Running) -> i64 {
         .map(|p| {
             r.sink_metrics
                 .lag
-                .get_or_create(&crate::metrics::PartitionLabels {
+                .get_or_create(&stockfeed_sink::metrics::PartitionLabels {
                     partition: p.to_string(),
                 })
                 .get()

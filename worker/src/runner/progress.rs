@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{Running, lag};
-use crate::metrics::KindLabels;
+use stockfeed_sink::metrics::KindLabels;
 
 const KINDS: [&str; 3] = ["trade", "quote", "bar"];
 

@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use rust_decimal::Decimal;
-use stockfeed_worker::record::Record;
+use stockfeed_record::Record;
 
 /// What a test compares of one bar.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -14,8 +14,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use stockfeed_worker::record::{Record, RecordId, Symbol};
-use stockfeed_worker::source::synthetic::{Generator, Rate, SyntheticConfig};
+use stockfeed_producer::source::synthetic::{Generator, Rate, SyntheticConfig};
+use stockfeed_record::{Record, RecordId, Symbol};
 
 // ---- reporting ------------------------------------------------------------------------------
 

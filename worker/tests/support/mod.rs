@@ -19,7 +19,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use stockfeed_worker::record::{
+use stockfeed_record::{
     Bar, BarInterval, Ohlc, Price, Provider, Quantity, Quote, Record, Symbol, Trade,
 };
 
@@ -295,7 +295,7 @@ pub async fn read_topic(bootstrap: &str, topic: &str, n: usize) -> Vec<Consumed>
                     value: Some(v.as_slice()),
                 })
             });
-            let record = stockfeed_worker::kafka::decode_message(
+            let record = stockfeed_kafka::decode_message(
                 Some(&headers),
                 m.key.as_deref(),
                 Some(&m.payload),
@@ -321,7 +321,7 @@ pub async fn produce_records(bootstrap: &str, topic: &str, records: &[Record]) {
         .expect("producer");
     let mut deliveries = Vec::with_capacity(records.len());
     for record in records {
-        let msg = stockfeed_worker::kafka::OutgoingMessage::from_record(record);
+        let msg = stockfeed_kafka::OutgoingMessage::from_record(record);
         let delivery = producer
             .send_result(
                 FutureRecord::to(topic)

@@ -21,8 +21,10 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
-use stockfeed_worker::record::Record;
-use stockfeed_worker::source::{Emitter, Rejected, Source, SourceError, SourceHealth, SourceItem};
+use stockfeed_producer::source::{
+    Emitter, Rejected, Source, SourceError, SourceHealth, SourceItem,
+};
+use stockfeed_record::Record;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -454,8 +456,8 @@ impl SecretFile {
         Self { _dir: dir, path }
     }
 
-    pub fn source(&self) -> stockfeed_worker::secret::SecretSource {
-        stockfeed_worker::secret::SecretSource::File(self.path.clone())
+    pub fn source(&self) -> stockfeed_spec::secret::SecretSource {
+        stockfeed_spec::secret::SecretSource::File(self.path.clone())
     }
 
     pub fn rotate(&self, value: &str) {

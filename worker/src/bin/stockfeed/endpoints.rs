@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use prometheus_client::registry::Registry;
-use stockfeed_worker::server::ReadinessCheck;
+use stockfeed_telemetry::server::ReadinessCheck;
 use tokio_util::sync::CancellationToken;
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until `shutdown`.
@@ -16,7 +16,7 @@ pub async fn start(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (bound, server) =
-        stockfeed_worker::server::serve(addr, Arc::new(registry), ready, shutdown.clone())
+        stockfeed_telemetry::server::serve(addr, Arc::new(registry), ready, shutdown.clone())
             .await
             .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
     tracing::info!(addr = %bound, "serving /metrics, /healthz and /readyz");

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use stockfeed_worker::record::{self, Record};
+use stockfeed_record::{self as record, Record};
 
 mod endpoints;
 mod produce;
@@ -40,7 +40,7 @@ enum Command {
     },
     /// Consume the StockFeed's topic and write it to the lake, exactly once (runs until SIGTERM).
     Sink {
-        /// Sink configuration (YAML); see worker/src/sink/config.rs.
+        /// Sink configuration (YAML); see crates/sink/src/config.rs.
         #[arg(long, short = 'c')]
         config: PathBuf,
     },
@@ -70,7 +70,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    stockfeed_worker::telemetry::init();
+    stockfeed_telemetry::init();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -88,13 +88,12 @@ fn reader_went_away(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         let io = cause.downcast_ref::<std::io::Error>();
         #[cfg(feature = "query")]
-        let io =
-            io.or_else(
-                || match cause.downcast_ref::<stockfeed_worker::query::OutputError>() {
-                    Some(stockfeed_worker::query::OutputError::Io(io)) => Some(io),
-                    _ => None,
-                },
-            );
+        let io = io.or_else(
+            || match cause.downcast_ref::<stockfeed_query::OutputError>() {
+                Some(stockfeed_query::OutputError::Io(io)) => Some(io),
+                _ => None,
+            },
+        );
         io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
-use stockfeed_worker::metrics::ProducerMetrics;
-use stockfeed_worker::producer::{ProducerConfig, Readiness, launch};
+use stockfeed_producer::metrics::ProducerMetrics;
+use stockfeed_producer::{ProducerConfig, Readiness, launch};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {

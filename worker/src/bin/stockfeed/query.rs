@@ -1,5 +1,5 @@
 //! `stockfeed query`: SQL over a StockFeed's lake with the embedded engine
-//! (see `stockfeed_worker::query`).
+//! (see `stockfeed_query`).
 //!
 //! ```text
 //! stockfeed query -f feed.yaml "SELECT symbol, count(*) FROM trades WHERE dt = '2026-11-26' GROUP BY 1"
@@ -10,7 +10,7 @@
 //! stockfeed query -f feed.yaml --plot aapl.svg "SELECT bar_start, open, high, low, close, volume ..."
 //! ```
 //!
-//! `--plot` draws a candlestick chart instead of printing rows (`stockfeed_worker::query::plot`):
+//! `--plot` draws a candlestick chart instead of printing rows (`stockfeed_query::plot`):
 //! without SQL, of `--symbol`'s rows in the lake's `bars_1m` table; with SQL, of its result.
 //! Standard output then gets one line saying what was written where.
 
@@ -21,12 +21,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use futures_util::StreamExt;
-use stockfeed_worker::feed::FeedManifest;
-use stockfeed_worker::query::plot::{self, PlotError, Series, Window};
-use stockfeed_worker::query::{Lake, LakeSource, OutputFormat, QueryError, ResultWriter};
-use stockfeed_worker::record::Symbol;
-use stockfeed_worker::sink::format::Format;
-use stockfeed_worker::sink::layout::{PartitionBy, PartitionKey};
+use stockfeed_query::plot::{self, PlotError, Series, Window};
+use stockfeed_query::{Lake, LakeSource, OutputFormat, QueryError, ResultWriter};
+use stockfeed_record::Symbol;
+use stockfeed_record::lake::layout::{PartitionBy, PartitionKey};
+use stockfeed_sink::format::Format;
+use stockfeed_spec::FeedManifest;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("lake-source").required(true).args(["feed", "lake"]))]
@@ -116,7 +116,7 @@ pub struct QueryArgs {
     )]
     partition_by: Vec<PartitionArg>,
     /// Database the tables are registered under.
-    #[arg(long, default_value = stockfeed_worker::query::DEFAULT_DATABASE, requires = "lake", help_heading = "Lake without a manifest")]
+    #[arg(long, default_value = stockfeed_query::DEFAULT_DATABASE, requires = "lake", help_heading = "Lake without a manifest")]
     database: String,
     /// Prefix of the table names (`{prefix}trades`, ...).
     #[arg(
@@ -291,7 +291,7 @@ async fn athena(args: &QueryArgs, sql: String) -> anyhow::Result<ExitCode> {
 
     use arrow_array::{ArrayRef, RecordBatch, StringArray};
     use arrow_schema::{DataType, Field, Schema};
-    use stockfeed_worker::catalog::athena::{AthenaClient, AthenaQuery};
+    use stockfeed_catalog::athena::{AthenaClient, AthenaQuery};
 
     let (database, region) = match &args.feed {
         Some(feed) => {

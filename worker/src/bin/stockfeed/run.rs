@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use stockfeed_worker::feed::FeedManifest;
+use stockfeed_spec::FeedManifest;
 use stockfeed_worker::runner::{self, RunOptions};
 use tokio_util::sync::CancellationToken;
 

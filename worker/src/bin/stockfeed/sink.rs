@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
-use stockfeed_worker::metrics::SinkMetrics;
-use stockfeed_worker::sink::{SinkConfig, SinkReadiness, run_sink};
+use stockfeed_sink::metrics::SinkMetrics;
+use stockfeed_sink::{SinkConfig, SinkReadiness, run_sink};
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {

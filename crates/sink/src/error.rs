@@ -1,0 +1,26 @@
+//! Why the sink stopped. Shared by the consuming loop (`run.rs`) and the segment writer
+//! (`write.rs`), which is why it lives in neither.
+
+use stockfeed_kafka::preflight::PreflightError;
+use stockfeed_kafka::writer::WriterError;
+use stockfeed_record::RecordKind;
+
+use crate::storage::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    KafkaConfig(#[from] stockfeed_kafka::KafkaConfigError),
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    #[error("cannot create the Kafka consumer: {0}")]
+    Consumer(#[source] rdkafka::error::KafkaError),
+    #[error("dead-letter producer: {0}")]
+    Dlq(#[from] WriterError),
+    #[error("cannot encode {kind} records: {message}")]
+    Encode { kind: RecordKind, message: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}

@@ -1,4 +1,0 @@
-#![no_main]
-//! See `stockfeed_worker::fuzzing::record` for the input and the invariants checked.
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| stockfeed_worker::fuzzing::record(data));
