@@ -46,7 +46,9 @@ def run_once(binary: str, args, tag: str) -> dict:
             "metricsAddr: 127.0.0.1:0\n"
         )
     log_path = os.path.join(work, "sink.log")
-    env = dict(os.environ, RUST_LOG="warn,stockfeed_worker::sink::run=debug")
+    # The run loop's target: `stockfeed_sink::run`, or `stockfeed_worker::sink::run` in binaries
+    # built before the crate split, so that old and new binaries can be compared.
+    env = dict(os.environ, RUST_LOG="warn,stockfeed_sink::run=debug,stockfeed_worker::sink::run=debug")
     started = time.monotonic()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(

@@ -8,8 +8,9 @@
 //! keys and contents are deterministic (see `sink::segment`).
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
@@ -39,14 +40,18 @@ where
     }
 }
 
-fn is_precondition_failed<E, R>(e: &SdkError<E, R>) -> bool
+/// True when S3 refused a conditional write because the object exists: HTTP 412, error code
+/// `PreconditionFailed`. Decided on the status and the parsed error code only: the raw response
+/// (headers, request ids, body) is never searched, because a 5xx whose request id happens to
+/// contain "412" would otherwise be taken for "already written" and its data lost.
+fn is_precondition_failed<E>(e: &SdkError<E, HttpResponse>) -> bool
 where
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata,
 {
     match e {
         SdkError::ServiceError(service) => {
-            let raw = format!("{:?}", service.raw());
-            raw.contains("412") || raw.contains("PreconditionFailed")
+            service.raw().status().as_u16() == 412
+                || service.err().code() == Some("PreconditionFailed")
         }
         _ => false,
     }
@@ -269,5 +274,59 @@ impl ObjectStore for S3Store {
 
     fn describe(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::put_object::PutObjectError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn response(status: u16, request_id: &str, body: &str) -> HttpResponse {
+        let mut response = HttpResponse::new(
+            StatusCode::try_from(status).unwrap_or_else(|e| panic!("{e}")),
+            SdkBody::from(body.to_owned()),
+        );
+        response
+            .headers_mut()
+            .insert("x-amz-request-id", request_id.to_owned());
+        response
+    }
+
+    fn service_error(
+        status: u16,
+        code: &str,
+        request_id: &str,
+    ) -> SdkError<PutObjectError, HttpResponse> {
+        let body = format!("<Error><Code>{code}</Code><RequestId>{request_id}</RequestId></Error>");
+        let err = PutObjectError::generic(ErrorMetadata::builder().code(code).build());
+        SdkError::service_error(err, response(status, request_id, &body))
+    }
+
+    #[test]
+    fn a_5xx_whose_request_id_contains_412_is_not_already_exists() {
+        for (status, code) in [
+            (503, "SlowDown"),
+            (500, "InternalError"),
+            (400, "RequestTimeout"),
+        ] {
+            let e = service_error(status, code, "7C4128A1B2C3D4E5");
+            assert!(!is_precondition_failed(&e), "{status} {code} read as 412");
+        }
+    }
+
+    #[test]
+    fn a_412_is_already_exists() {
+        assert!(is_precondition_failed(&service_error(
+            412,
+            "PreconditionFailed",
+            "0A1B"
+        )));
+        // Some S3-compatible servers send the status without the code.
+        assert!(is_precondition_failed(&service_error(412, "", "0A1B")));
     }
 }

@@ -40,7 +40,7 @@ enum Command {
     },
     /// Consume the StockFeed's topic and write it to the lake, exactly once (runs until SIGTERM).
     Sink {
-        /// Sink configuration (YAML); see crates/sink/src/config.rs.
+        /// Sink configuration (YAML); see crates/spec/src/sink.rs.
         #[arg(long, short = 'c')]
         config: PathBuf,
     },
