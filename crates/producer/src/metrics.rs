@@ -6,8 +6,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use stockfeed_telemetry::latency_histogram;
 
 pub use stockfeed_kafka::metrics::{ErrorLabels, WriterMetrics};
 
@@ -42,11 +43,6 @@ pub struct ProducerMetrics {
     pub buffer_capacity_bytes: Gauge,
     pub source_ready: Gauge,
     pub api_latency: Family<RequestLabels, Histogram>,
-}
-
-fn latency_histogram() -> Histogram {
-    // 0.5 ms .. ~65 s
-    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
 }
 
 impl ProducerMetrics {

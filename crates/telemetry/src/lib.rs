@@ -47,6 +47,13 @@ pub fn filter(spec: &str) -> EnvFilter {
     filter
 }
 
+/// The buckets of every latency histogram of the project: 0.5 ms to about 65 s, doubling, so
+/// dashboards can compare any two of them.
+pub fn latency_histogram() -> prometheus_client::metrics::histogram::Histogram {
+    use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
 /// Resident set size of this process, from /proc (Linux); `None` elsewhere.
 pub fn rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
