@@ -9,8 +9,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # openssl for the Kubernetes control plane's certificates (hack/kube.sh; it also needs Go).
 # Charts: fonts-dejavu-core, the TrueType font `stockfeed query --plot` draws its text with
 # (found at run time, or STOCKFEED_FONT; crates/query/src/plot.rs), so tests and demo can draw.
+# The test node (hack/node.sh): containerd and runc (the CRI runtime), the CNI plugins (bridge,
+# host-local, loopback), iptables (the kubernetes Service's DNAT rule), and umoci, skopeo and
+# busybox-static to make images without a Docker engine or registry (hack/images.sh).
 PACKAGES=(build-essential cmake pkg-config libssl-dev libsasl2-dev libcurl4-openssl-dev libzstd-dev
-  zlib1g-dev python3 python3-venv maven curl iproute2 openssl fonts-dejavu-core)
+  zlib1g-dev python3 python3-venv maven curl iproute2 openssl fonts-dejavu-core
+  containerd runc containernetworking-plugins iptables umoci skopeo busybox-static)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -16,7 +16,7 @@ KAFKA_LIBS="$KAFKA_HOME/libs"
 STATE="$RUN_DIR/kafka"
 LOG="$STATE/kafka.log"
 MARKER="$STATE/server.properties"
-BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
+BOOTSTRAP="$SERVICE_HOST:$KAFKA_PORT"
 
 check_java() {
   command -v java >/dev/null || die "kafka: Java is missing; Kafka $KAFKA_VERSION needs Java 17+ (apt-get install openjdk-17-jre-headless)"
@@ -55,8 +55,8 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://$SERVICE_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$SERVICE_HOST:$KAFKA_PORT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A Kubernetes control plane for tests, envtest-style, on loopback: etcd, kube-apiserver and a
-# kube-controller-manager that runs only the controllers that make deletes behave as in a real
-# cluster (owner-reference garbage collection, namespace deletion, service accounts). There is
-# no kubelet and no scheduler: Deployments and Pods are stored but no pod ever runs.
+# A Kubernetes control plane for tests: etcd, kube-apiserver (Node and RBAC authorization,
+# NodeRestriction), kube-controller-manager with its default controllers and kube-scheduler, on
+# $SERVICE_HOST (loopback, or the test network namespace's bridge address under `make test`).
+# The node that runs the pods (kubelet, containerd, CNI) is hack/node.sh; without it Pods are
+# scheduled to no node and stay Pending.
 #
 #   hack/kube.sh fetch     build the binaries into the cache, once (alias: build)
 #   hack/kube.sh start     certificates on first start, start all three, wait until ready
@@ -37,17 +38,23 @@ STATE="$RUN_DIR/kube"
 PKI="$STATE/pki"
 KUBECONFIG_FILE="$STATE/kubeconfig"
 KCM_KUBECONFIG="$STATE/controller-manager.kubeconfig"
-API_URL="https://127.0.0.1:$KUBE_API_PORT"
+SCHED_KUBECONFIG="$STATE/scheduler.kubeconfig"
+# The kubelet's kubeconfig (hack/node.sh): its own certificate, as the Node authorizer requires.
+NODE_NAME="${STOCKFEED_NODE_NAME:-stockfeed-node}"
+NODE_KUBECONFIG="$STATE/node.kubeconfig"
+API_URL="https://$SERVICE_HOST:$KUBE_API_PORT"
 ETCD_URL="http://127.0.0.1:$KUBE_ETCD_PORT"
-# Only these controllers: the rest (deployment, replicaset, node, ...) would act on workloads
-# that never get pods here, or need a kubelet.
-KCM_CONTROLLERS="garbagecollector,namespace,serviceaccount,serviceaccount-token"
+# Every default controller (deployments, replicasets, endpoint slices, garbage collector, node
+# lifecycle, ...) except node IPAM (the CNI's host-local plugin hands out pod addresses) and the
+# CSR signer (certificates are made up front by pki below).
+KCM_CONTROLLERS="*,-nodeipam,-csrsigning"
 
 # Command-line markers: a path inside this clone's state dir, so another clone's control plane
 # (or a real one) is never taken for ours.
 ETCD_MARKER="--data-dir=$STATE/etcd"
 API_MARKER="--tls-cert-file=$PKI/apiserver.crt"
 KCM_MARKER="--kubeconfig=$KCM_KUBECONFIG"
+SCHED_MARKER="--kubeconfig=$SCHED_KUBECONFIG"
 
 # What the upstream release build (hack/lib/golang.sh) uses for static binaries: these tags, no
 # cgo, stripped, and the version stamped where `kubectl version` and /version read it.
@@ -86,10 +93,11 @@ fetch() {
   trap "rm -rf '$tmp'" EXIT
   rm -rf "$tmp"
   mkdir -p "$tmp/bin"
-  say "kube: building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kubectl) and etcd $ETCD_VERSION from source (first run only, 15-25 minutes on 2 cores; log: $log)"
+  say "kube: building Kubernetes $K8S_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kubectl) and etcd $ETCD_VERSION from source (first run only, 20-30 minutes on 2 cores; log: $log)"
   echo "--- $(date -u +%FT%TZ) $(go version)" >"$log"
   if ! (cd "$K8S_MOD" && nice -n 10 go build -tags "$K8S_TAGS" -ldflags "$K8S_LDFLAGS" -o "$tmp/bin/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubelet \
       k8s.io/kubernetes/cmd/kubectl) >>"$log" 2>&1; then
     tail -n 15 "$log" >&2
     die "kube: building Kubernetes $K8S_VERSION failed (Go module proxy unreachable, or see $log)"
@@ -110,17 +118,21 @@ fetch() {
   say "kube: built into $KUBE_BIN in $((SECONDS - t0))s"
 }
 
-# pki: a CA, the apiserver's serving cert, client certs for the admin (system:masters) and the
-# controller-manager, and the service-account signing key; once per state dir. ECDSA P-256:
-# instant to generate, and accepted by Go, rustls and OpenSSL clients alike.
+# The API server's names: loopback, the service address, and what pods use in-cluster.
+API_SANS="IP:127.0.0.1, IP:$SERVICE_HOST, IP:$KUBERNETES_SERVICE_IP, DNS:localhost, DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, DNS:kubernetes.default.svc.cluster.local"
+
+# pki: a CA, the apiserver's serving cert, client certs for the admin (system:masters), the
+# controller-manager, the scheduler, the node's kubelet (system:nodes) and the apiserver's own
+# client for kubelets (logs, exec), and the service-account signing key; once per state dir and
+# set of names. ECDSA P-256: instant to generate, and accepted by Go, rustls and OpenSSL alike.
 pki() {
-  [ -f "$PKI/.complete" ] && return 0
+  [ -f "$PKI/.complete" ] && [ "$(cat "$PKI/.complete")" = "$API_SANS $NODE_NAME" ] && return 0
   command -v openssl >/dev/null || die "kube: openssl is missing; it makes the control plane's certificates (apt-get install openssl)"
   local tmp="$PKI.tmp.$$"
   rm -rf "$tmp"
   mkdir -p "$tmp"
   chmod 700 "$tmp"
-  cat >"$tmp/openssl.cnf" <<'CNF'
+  cat >"$tmp/openssl.cnf" <<CNF
 [req]
 distinguished_name = dn
 prompt = no
@@ -134,7 +146,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectAltName = $API_SANS
 authorityKeyIdentifier = keyid
 [client]
 basicConstraints = critical, CA:FALSE
@@ -163,6 +175,9 @@ CNF
     leaf apiserver "/CN=kube-apiserver" server
     leaf admin "/O=system:masters/CN=stockfeed-admin" client
     leaf controller-manager "/CN=system:kube-controller-manager" client
+    leaf scheduler "/CN=system:kube-scheduler" client
+    leaf node "/O=system:nodes/CN=system:node:$NODE_NAME" client
+    leaf apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client
     key sa.key
     openssl pkey -in sa.key -pubout -out sa.pub
   ) >"$STATE/pki.log" 2>&1
@@ -173,7 +188,7 @@ CNF
     rm -rf "$tmp"
     die "kube: openssl could not make the certificates (log: $STATE/pki.log)"
   fi
-  touch "$tmp/.complete"
+  echo "$API_SANS $NODE_NAME" >"$tmp/.complete"
   rm -rf "$PKI"
   mv "$tmp" "$PKI"
 }
@@ -238,7 +253,8 @@ wait_ready() {
 
 running() {
   our_pid kube-etcd "$ETCD_MARKER" >/dev/null && our_pid kube-apiserver "$API_MARKER" >/dev/null \
-    && our_pid kube-controller-manager "$KCM_MARKER" >/dev/null && api_ready
+    && our_pid kube-controller-manager "$KCM_MARKER" >/dev/null \
+    && our_pid kube-scheduler "$SCHED_MARKER" >/dev/null && api_ready
 }
 
 start_etcd() {
@@ -259,18 +275,24 @@ start_apiserver() {
   our_pid kube-apiserver "$API_MARKER" >/dev/null && return 0
   started_now+=(kube-apiserver)
   # --service-account-issuer: the in-cluster name (as kubeadm), not the port, so tokens stay
-  # valid when the port is moved. --service-cluster-ip-range: a required setting; no traffic
-  # ever goes there (no kube-proxy). --endpoint-reconciler-type=none: the reconciler refuses a
-  # loopback --advertise-address, and nothing here (no pods) uses the kubernetes Service's
-  # endpoints. --cert-dir: keeps it from writing into the clone's cwd.
+  # valid when the port is moved. --service-cluster-ip-range: the `kubernetes` Service gets its
+  # first address, which hack/node.sh maps to this server for the pods (no kube-proxy).
+  # --endpoint-reconciler-type=none on loopback only: the reconciler refuses a loopback
+  # --advertise-address, and there is no node there to use the endpoints. --cert-dir: keeps it
+  # from writing into the clone's cwd.
+  local reconciler=()
+  case "$SERVICE_HOST" in 127.*) reconciler=(--endpoint-reconciler-type=none) ;; esac
   start_bg kube-apiserver "$STATE/apiserver.log" "$KUBE_BIN/kube-apiserver" "$API_MARKER" \
     --tls-private-key-file="$PKI/apiserver.key" --client-ca-file="$PKI/ca.crt" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$KUBE_API_PORT" \
-    --cert-dir="$PKI" --etcd-servers="$ETCD_URL" \
-    --endpoint-reconciler-type=none --authorization-mode=RBAC \
+    --bind-address="$SERVICE_HOST" --advertise-address="$SERVICE_HOST" --secure-port="$KUBE_API_PORT" \
+    --cert-dir="$PKI" --etcd-servers="$ETCD_URL" "${reconciler[@]}" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/24 \
+    --service-cluster-ip-range="$SERVICE_CIDR" \
     --allow-privileged=true --profiling=false
   wait_ready 120 kube-apiserver "$API_MARKER" "$STATE/apiserver.log" \
     "kube-apiserver was not ready (/readyz) at $API_URL within 120s" api_ready
@@ -289,6 +311,16 @@ start_controller_manager() {
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt"
   wait_ready 60 kube-controller-manager "$KCM_MARKER" "$STATE/controller-manager.log" \
     "the default namespace's default ServiceAccount did not appear within 60s" default_sa
+}
+
+start_scheduler() {
+  our_pid kube-scheduler "$SCHED_MARKER" >/dev/null && return 0
+  started_now+=(kube-scheduler)
+  # --secure-port=0: no health endpoint to collide on (its default binds 0.0.0.0).
+  start_bg kube-scheduler "$STATE/scheduler.log" "$KUBE_BIN/kube-scheduler" "$SCHED_MARKER" \
+    --leader-elect=false --secure-port=0
+  wait_ready 30 kube-scheduler "$SCHED_MARKER" "$STATE/scheduler.log" \
+    "kube-scheduler did not start within 30s" true
 }
 
 # On a failed or interrupted start, stop what this start started, so it leaves either a ready
@@ -314,6 +346,8 @@ start() {
   pki
   write_kubeconfig "$KUBECONFIG_FILE" admin
   write_kubeconfig "$KCM_KUBECONFIG" controller-manager
+  write_kubeconfig "$SCHED_KUBECONFIG" scheduler
+  write_kubeconfig "$NODE_KUBECONFIG" node
   # All ports checked before anything starts.
   if ! our_pid kube-etcd "$ETCD_MARKER" >/dev/null; then
     require_free_port "kube etcd" "$KUBE_ETCD_PORT" STOCKFEED_KUBE_ETCD_PORT
@@ -327,6 +361,7 @@ start() {
   start_etcd
   start_apiserver
   start_controller_manager
+  start_scheduler
   start_ok=1
   say "kube: ready at $API_URL in $((SECONDS - t0))s (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION; KUBECONFIG=$KUBECONFIG_FILE)"
 }
@@ -336,10 +371,12 @@ stop_component() {
     kube-etcd) stop_ours kube-etcd "$ETCD_MARKER" 30 ;;
     kube-apiserver) stop_ours kube-apiserver "$API_MARKER" 30 ;;
     kube-controller-manager) stop_ours kube-controller-manager "$KCM_MARKER" 15 ;;
+    kube-scheduler) stop_ours kube-scheduler "$SCHED_MARKER" 15 ;;
   esac
 }
 
 stop() {
+  stop_component kube-scheduler
   stop_component kube-controller-manager
   stop_component kube-apiserver
   stop_component kube-etcd
@@ -354,6 +391,7 @@ status() {
   our_pid kube-etcd "$ETCD_MARKER" >/dev/null && up+=(etcd)
   our_pid kube-apiserver "$API_MARKER" >/dev/null && up+=(kube-apiserver)
   our_pid kube-controller-manager "$KCM_MARKER" >/dev/null && up+=(kube-controller-manager)
+  our_pid kube-scheduler "$SCHED_MARKER" >/dev/null && up+=(kube-scheduler)
   if [ ${#up[@]} -gt 0 ]; then
     say "kube: not ready (running: ${up[*]}; \`hack/kube.sh start\` completes it)"
   else

@@ -23,6 +23,21 @@ KUBE_API_PORT="${STOCKFEED_KUBE_API_PORT:-19443}"
 KUBE_ETCD_PORT="${STOCKFEED_KUBE_ETCD_PORT:-19379}"
 KUBE_ETCD_PEER_PORT="${STOCKFEED_KUBE_ETCD_PEER_PORT:-19380}"
 
+# The address every service binds and advertises. Loopback by default; `make test` runs inside
+# the test network namespace (hack/netns.sh), where it is the node bridge's gateway address, so
+# the node's pods reach the same Kafka, S3 server, moto and API server as the tests do.
+SERVICE_HOST="${STOCKFEED_SERVICE_HOST:-127.0.0.1}"
+
+# The test network namespace (hack/netns.sh) and the node's pod network inside it.
+NETNS_NAME="${STOCKFEED_NETNS:-stockfeed-test}"
+NODE_BRIDGE=sfbr0
+NODE_GATEWAY=10.77.0.1
+NODE_POD_CIDR=10.77.0.0/24
+# The Service network: only the `kubernetes` Service's address is used (a DNAT rule, no
+# kube-proxy); it must match the API server's --service-cluster-ip-range.
+SERVICE_CIDR=10.96.0.0/24
+KUBERNETES_SERVICE_IP=10.96.0.1
+
 # Credentials of the local S3 server; test-only values, not secrets.
 S3_ACCESS_KEY="${STOCKFEED_S3_ACCESS_KEY:-stockfeed}"
 S3_SECRET_KEY="${STOCKFEED_S3_SECRET_KEY:-stockfeed-local-secret}"
@@ -52,9 +67,9 @@ port_owner() {
   fi
 }
 
-# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+# port_open PORT: true when something accepts TCP connections on $SERVICE_HOST:PORT.
 port_open() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  (exec 3<>"/dev/tcp/$SERVICE_HOST/$1") 2>/dev/null
 }
 
 # require_free_port NAME PORT ENVVAR: dies with the owner when the port is taken.
@@ -65,13 +80,15 @@ require_free_port() {
   fi
 }
 
-# our_pid NAME MARKER: prints the pid from NAME's pid file if that process is alive and its
-# command line contains MARKER; otherwise removes a stale pid file and fails.
+# our_pid NAME MARKER: prints the pid from NAME's pid file if that process is alive, its
+# command line contains MARKER and it runs in our network namespace (a server in another one is
+# unreachable from here); otherwise removes a stale pid file and fails.
 our_pid() {
   local name="$1" marker="$2" pidfile="$RUN_DIR/$1.pid" pid
   [ -f "$pidfile" ] || return 1
   pid="$(cat "$pidfile")"
-  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker"; then
+  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$marker" \
+    && [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$(readlink /proc/self/ns/net)" ]; then
     echo "$pid"
     return 0
   fi

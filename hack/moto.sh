@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STATE="$RUN_DIR/moto"
 LOG="$STATE/moto.log"
-ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+ENDPOINT="http://$SERVICE_HOST:$MOTO_PORT"
 
 answers() {
   [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "$ENDPOINT/moto-api/")" = "200" ]
@@ -30,7 +30,7 @@ start() {
   fi
   require_free_port moto "$MOTO_PORT" STOCKFEED_MOTO_PORT
   mkdir -p "$STATE"
-  start_bg moto "$LOG" "$venv/bin/python" "$HACK_DIR/moto/stockfeed_moto.py" -H 127.0.0.1 -p "$MOTO_PORT"
+  start_bg moto "$LOG" "$venv/bin/python" "$HACK_DIR/moto/stockfeed_moto.py" -H "$SERVICE_HOST" -p "$MOTO_PORT"
   if ! wait_until 30 "moto" answers; then
     our_pid moto "$(marker)" >/dev/null || fail_start moto "$LOG" "moto_server exited during start-up"
     fail_start moto "$LOG" "moto_server did not answer at $ENDPOINT within 30s"
@@ -41,7 +41,7 @@ start() {
 # Matches our moto whichever venv or clone started it (the venv changes with
 # hack/requirements.txt). LEGACY_MARKER is the command line this script used before the Glue
 # extension; stop and status still recognise such a server, and start replaces it.
-MARKER="moto/stockfeed_moto.py -H 127.0.0.1 -p $MOTO_PORT"
+MARKER="moto/stockfeed_moto.py -H $SERVICE_HOST -p $MOTO_PORT"
 LEGACY_MARKER="bin/moto_server -H 127.0.0.1 -p $MOTO_PORT"
 
 # pid_matches MARKER: true when the process our pid file names is alive and its command line

@@ -13,7 +13,7 @@ S3S_ROOT="$CACHE_DIR/tools/s3s-fs-$S3S_VERSION"
 S3S_BIN="$S3S_ROOT/bin/s3s-fs"
 STATE="$RUN_DIR/s3"
 LOG="$STATE/s3.log"
-ENDPOINT="http://127.0.0.1:$S3_PORT"
+ENDPOINT="http://$SERVICE_HOST:$S3_PORT"
 
 fetch() {
   if [ -x "$S3S_BIN" ]; then
@@ -46,7 +46,7 @@ start() {
   fetch
   require_free_port s3 "$S3_PORT" STOCKFEED_S3_PORT
   mkdir -p "$STATE/data"
-  start_bg s3 "$LOG" "$S3S_BIN" --host 127.0.0.1 --port "$S3_PORT" \
+  start_bg s3 "$LOG" "$S3S_BIN" --host "$SERVICE_HOST" --port "$S3_PORT" \
     --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$STATE/data"
   if ! wait_until 30 "s3" answers; then
     our_pid s3 "$S3S_BIN" >/dev/null || fail_start s3 "$LOG" "s3s-fs exited during start-up"

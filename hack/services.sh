@@ -25,9 +25,9 @@ case "${1:-}" in
     ;;
   env)
     # For `eval "$(hack/services.sh env)"`: the variables the tests read.
-    echo "export STOCKFEED_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
-    echo "export STOCKFEED_TEST_S3=http://127.0.0.1:$S3_PORT"
-    echo "export STOCKFEED_TEST_MOTO=http://127.0.0.1:$MOTO_PORT"
+    echo "export STOCKFEED_TEST_KAFKA=$SERVICE_HOST:$KAFKA_PORT"
+    echo "export STOCKFEED_TEST_S3=http://$SERVICE_HOST:$S3_PORT"
+    echo "export STOCKFEED_TEST_MOTO=http://$SERVICE_HOST:$MOTO_PORT"
     echo "export STOCKFEED_S3_ACCESS_KEY=$S3_ACCESS_KEY"
     echo "export STOCKFEED_S3_SECRET_KEY=$S3_SECRET_KEY"
     "$HACK_DIR/kube.sh" env

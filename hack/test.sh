@@ -1,21 +1,58 @@
 #!/usr/bin/env bash
-# `make test`: start the services that are not already running, run formatting and lint
-# checks and every test in the workspace, then stop what this script started, pass or fail.
+# `make test`: everything, on a real single-node cluster. In the host's namespace it fetches
+# what needs the network (crates, Kafka's jars, the Go builds, the Python venv) and creates the
+# test network namespace (hack/netns.sh); then, inside it, it starts the services and the node
+# that are not already running, builds the images, runs formatting and lint checks, every test
+# in the workspace and the end-to-end suite on the node (tests/e2e/run.sh), and stops what it
+# started, pass or fail. No test traffic leaves the namespace; it is deleted at the end.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_DIR"
 
-stop_started_services_on_exit
-
 t0=$SECONDS
+
+if [ -z "${STOCKFEED_IN_NETNS:-}" ]; then
+  step "fetch (crates, Kafka, S3 server, moto, Kubernetes, helm)"
+  cargo fetch --locked
+  for s in kafka s3 moto kube helm; do
+    "$HACK_DIR/$s.sh" fetch
+  done
+  step "test network namespace $NETNS_NAME"
+  created_ns=0
+  "$HACK_DIR/netns.sh" status >/dev/null 2>&1 || created_ns=1
+  "$HACK_DIR/netns.sh" up
+  cleanup() {
+    local rc=$?
+    if [ "$created_ns" = 1 ]; then
+      # The inner run stops what it started; a namespace we made must end empty.
+      "$HACK_DIR/netns.sh" down || rc=1
+    fi
+    say "make test: $([ "$rc" = 0 ] && echo "all checks passed" || echo "FAILED (exit $rc)") in $((SECONDS - t0))s"
+    exit "$rc"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  "$HACK_DIR/netns.sh" exec "$HACK_DIR/test.sh" "$@"
+  exit $?
+fi
+
+# Inside the test network namespace from here on.
+started_node=0
+finish() {
+  local rc=$?
+  if [ "$started_node" = 1 ]; then
+    "$HACK_DIR/node.sh" stop || rc=1
+  fi
+  stop_started_services
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
 step "services"
 for s in kafka s3 moto kube; do
   ensure_service "$s"
 done
 eval "$("$HACK_DIR/services.sh" env)"
-
-# The chart tests (operator/tests/helm_*.rs) run helm, built from its Go module once.
-step "helm"
-"$HACK_DIR/helm.sh" fetch
 eval "$("$HACK_DIR/helm.sh" env)"
 
 step "cargo fmt --check"
@@ -27,4 +64,17 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-say "make test: all checks passed in $((SECONDS - t0))s"
+# After the tests: the images carry the binaries `cargo test` has just built.
+step "images (hack/images.sh: no Docker engine, no registry)"
+"$HACK_DIR/images.sh" build
+eval "$("$HACK_DIR/images.sh" env)"
+
+step "node (hack/node.sh: kubelet, containerd, CNI)"
+if ! "$HACK_DIR/node.sh" status >/dev/null 2>&1; then
+  started_node=1
+fi
+"$HACK_DIR/node.sh" start
+"$HACK_DIR/node.sh" load
+
+step "end to end on the node (tests/e2e/run.sh)"
+STOCKFEED_E2E_TARGET=node STOCKFEED_E2E_PYTHON="$(python_venv)/bin/python" tests/e2e/run.sh

@@ -56,6 +56,8 @@ pub struct RenderContext {
     /// Consumer group of the sink; the operator makes it unique per StockFeed.
     pub sink_group_id: Option<String>,
     /// Where the Kafka CA is found: a mounted Secret in a pod, a local file for `stockfeed run`.
+    /// In a pod it is a Secret volume of its own, outside the configuration directory (a
+    /// ConfigMap volume, read-only: a mount point inside it cannot be made).
     pub kafka_ca_dir: PathBuf,
     pub producer_metrics: SocketAddr,
     pub sink_metrics: SocketAddr,
@@ -65,7 +67,7 @@ impl Default for RenderContext {
     fn default() -> Self {
         RenderContext {
             sink_group_id: None,
-            kafka_ca_dir: PathBuf::from("/etc/stockfeed/kafka-ca"),
+            kafka_ca_dir: PathBuf::from("/var/run/secrets/stockfeed/kafka-ca"),
             producer_metrics: SocketAddr::from(([0, 0, 0, 0], 9090)),
             sink_metrics: SocketAddr::from(([0, 0, 0, 0], 9091)),
         }
@@ -391,7 +393,7 @@ mod tests {
         assert_eq!(r.secret_env[0].key, "token");
         assert_eq!(
             r.secret_files[0].path,
-            PathBuf::from("/etc/stockfeed/kafka-ca/ca.crt")
+            PathBuf::from("/var/run/secrets/stockfeed/kafka-ca/ca.crt")
         );
         let yaml = r.producer_yaml().unwrap();
         assert!(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    EnvVarSource, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
     ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
     Volume, VolumeMount,
 };
@@ -132,12 +132,25 @@ fn workload(
             ..Default::default()
         },
     ];
+    // Each Secret file is a volume of its own holding just that key, mounted as a directory:
+    // no subPath, so the kubelet can update it when the Secret is rotated, and no mount point
+    // inside another read-only volume (kubernetes#61545: the container would not start).
     for (i, f) in pods.rendered.secret_files.iter().enumerate() {
+        let file_name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| f.key.clone());
         volumes.push(Volume {
             name: format!("secret-file-{i}"),
             secret: Some(SecretVolumeSource {
                 secret_name: Some(f.secret.clone()),
                 default_mode: Some(0o440),
+                items: Some(vec![KeyToPath {
+                    key: f.key.clone(),
+                    path: file_name,
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }),
             ..Default::default()
@@ -229,10 +242,10 @@ fn container(
         },
     ];
     for (i, f) in pods.rendered.secret_files.iter().enumerate() {
+        let dir = f.path.parent().unwrap_or(f.path.as_path());
         mounts.push(VolumeMount {
             name: format!("secret-file-{i}"),
-            mount_path: f.path.display().to_string(),
-            sub_path: Some(f.key.clone()),
+            mount_path: dir.display().to_string(),
             read_only: Some(true),
             ..Default::default()
         });
@@ -311,5 +324,60 @@ fn plain_env(name: &str, value: String) -> EnvVar {
         name: name.into(),
         value: Some(value),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use kube::api::ObjectMeta;
+    use stockfeed_spec::{RenderContext, render};
+
+    use crate::build::{OperatorDefaults, build};
+    use crate::crd::StockFeed;
+
+    const TLS_FEED: &str = "tickers: [AAPL]\nsource: {provider: synthetic}\nkafka: {bootstrapServers: 'k:9093', topic: t, security: {protocol: SSL, caSecretRef: {name: kafka-ca, key: ca.pem}}}\nsink: {url: 's3://lake/raw/'}\n";
+
+    /// The Kafka CA reaches the container as a Secret volume of its own: never through subPath
+    /// (no rotation, and kubernetes#61545), never inside the read-only configuration volume.
+    #[test]
+    fn secret_files_are_volumes_of_their_own_outside_the_config_directory() {
+        let mut feed = StockFeed::new("tls", serde_yaml::from_str(TLS_FEED).unwrap());
+        feed.metadata = ObjectMeta {
+            name: Some("tls".into()),
+            namespace: Some("ns".into()),
+            uid: Some("u-1".into()),
+            ..Default::default()
+        };
+        let rendered = render(feed.spec_feed(), &RenderContext::default()).unwrap();
+        let children = build(&feed, &rendered, &OperatorDefaults::default()).unwrap();
+        let pod = children.sink.spec.template.spec.unwrap();
+        let container = &pod.containers[0];
+        let mounts = container.volume_mounts.as_ref().unwrap();
+        let ca = mounts
+            .iter()
+            .find(|m| m.name.starts_with("secret-file-"))
+            .expect("a mount for the Kafka CA");
+        assert_eq!(ca.sub_path, None, "{ca:?}");
+        assert!(
+            !ca.mount_path.starts_with(super::CONFIG_DIR),
+            "the CA is mounted inside the config volume: {ca:?}"
+        );
+        let volume = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == ca.name)
+            .unwrap();
+        let items = volume.secret.unwrap().items.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].key, "ca.pem");
+        // The file the worker's configuration names is where the volume puts the key.
+        let ca_file = rendered.secret_files[0].path.clone();
+        assert_eq!(
+            std::path::Path::new(&ca.mount_path).join(&items[0].path),
+            ca_file
+        );
     }
 }
