@@ -47,7 +47,7 @@ fn feed(name: &str, kafka: &str) -> StockFeed {
 /// the API server serves it.
 async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = StockFeed::crd();
+    let crd = stockfeed_operator::crd::crd();
     let name = crd.name_any();
     crds.patch(
         &name,

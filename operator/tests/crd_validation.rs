@@ -200,6 +200,11 @@ fn invalid_manifests_are_refused_by_the_api_server() {
             Box::new(set("surprise", "1")),
             ".spec.surprise: field not declared in schema",
         ),
+        (
+            "more producer shards than tickers",
+            Box::new(set("workers", "{producer: {replicas: 4}}")),
+            "must not exceed the number of tickers",
+        ),
     ];
     assert!(cases.len() >= 10);
     for (i, (what, edit, expected)) in cases.iter().enumerate() {
@@ -218,6 +223,44 @@ fn invalid_manifests_are_refused_by_the_api_server() {
         assert!(
             FeedManifest::parse(&m, "test").is_err(),
             "{what}: the worker accepted\n{m}"
+        );
+    }
+    kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);
+}
+
+/// Names that are valid object names but would make invalid child names (the Service
+/// `<name>-metrics` is a DNS-1035 label: no dots, a letter first, 63 characters at most) are
+/// refused with a message that says why; the longest allowed name is accepted.
+#[test]
+fn names_that_make_invalid_child_names_are_refused() {
+    install_crd();
+    let ns = namespace("crd-names");
+    let longest = format!("a{}", "b".repeat(stockfeed_operator::crd::MAX_NAME_LEN - 1));
+    let too_long = format!("{longest}c");
+    let out = kubectl(
+        &["apply", "--server-side", "-n", &ns, "-f", "-"],
+        Some(&manifest(&longest, |_| {})),
+    );
+    assert!(
+        out.status.success(),
+        "the longest allowed name ({} characters) was refused: {}",
+        longest.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, expected) in [
+        ("feed.v2", "no dots"),
+        ("2feeds", "must start with a lowercase letter"),
+        (too_long.as_str(), "must be at most 55 characters"),
+    ] {
+        let out = kubectl(
+            &["apply", "--server-side", "-n", &ns, "-f", "-"],
+            Some(&manifest(name, |_| {})),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: accepted");
+        assert!(
+            stderr.contains(expected),
+            "{name}: expected `{expected}` in: {stderr}"
         );
     }
     kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);

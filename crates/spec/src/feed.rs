@@ -37,6 +37,14 @@ pub const K8S_NAME_PATTERN: &str = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
 /// Kafka topic in between, where the sink writes, and how the lake is catalogued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.workers) || !has(self.workers.producer) || !has(self.workers.producer.replicas) || self.workers.producer.replicas <= size(self.tickers)",
+        "message": "workers.producer.replicas must not exceed the number of tickers: a producer shard without tickers would never become Ready",
+        "fieldPath": ".workers.producer.replicas",
+        "reason": "FieldValueInvalid"
+    }
+]))]
 pub struct FeedSpec {
     /// Ticker symbols to fetch, e.g. `[AAPL, MSFT]`: 1 to 1000, each listed once.
     #[schemars(length(min = 1, max = 1000))]

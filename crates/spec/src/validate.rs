@@ -104,6 +104,15 @@ pub fn validate(spec: &FeedSpec) -> Result<(), InvalidSpec> {
             format!("must list 1 to 1000 symbols, got {n}"),
         );
     }
+    let shards = spec.workers.producer.replicas;
+    if usize::try_from(shards).is_ok_and(|s| s > n) && n > 0 {
+        c.fail(
+            "spec.workers.producer.replicas",
+            format!(
+                "{shards} producer shards for {n} tickers: a shard without tickers would never become Ready; use at most {n}"
+            ),
+        );
+    }
     let mut seen = BTreeSet::new();
     for t in &spec.tickers {
         if !seen.insert(t) {
