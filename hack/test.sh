@@ -49,9 +49,14 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 step "services"
-for s in kafka s3 moto kube; do
+for s in kafka s3 moto; do
   ensure_service "$s"
 done
+# The API-level tests fake Deployment status (no pods then): without the deployment and
+# replicaset controllers until the node phase below.
+API_TEST_CONTROLLERS="garbagecollector,namespace,serviceaccount,serviceaccount-token"
+STOCKFEED_KUBE_CONTROLLERS="$API_TEST_CONTROLLERS" ensure_service kube
+STOCKFEED_KUBE_CONTROLLERS="$API_TEST_CONTROLLERS" "$HACK_DIR/kube.sh" restart-controller-manager
 eval "$("$HACK_DIR/services.sh" env)"
 eval "$("$HACK_DIR/helm.sh" env)"
 
@@ -70,6 +75,7 @@ step "images (hack/images.sh: no Docker engine, no registry)"
 eval "$("$HACK_DIR/images.sh" env)"
 
 step "node (hack/node.sh: kubelet, containerd, CNI)"
+"$HACK_DIR/kube.sh" restart-controller-manager
 if ! "$HACK_DIR/node.sh" status >/dev/null 2>&1; then
   started_node=1
 fi
