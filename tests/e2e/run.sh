@@ -210,11 +210,22 @@ else
   "${S3PY[@]}" create-bucket lake
 fi
 
+# The node target catalogs the lake in Glue on moto: the operator reaches it with moto's
+# throwaway keys from its environment (the AWS credential chain), no instance metadata.
+glue_env=()
+if [ "$TARGET" = node ]; then
+  i=0
+  for kv in AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true; do
+    glue_env+=(--set "operator.extraEnv[$i].name=${kv%%=*}" --set-string "operator.extraEnv[$i].value=${kv#*=}")
+    i=$((i + 1))
+  done
+fi
+
 step "helm install the chart"
 "$HELM" install stockfeed-operator charts/stockfeed-operator --namespace "$OPNS" --create-namespace \
   --set image.repository="$OPERATOR_IMAGE" --set "image.tag=$TAG" --set image.pullPolicy=Never \
   --set workerImage.repository="$WORKER_IMAGE" --set "workerImage.tag=$TAG" \
-  --set workerImage.pullPolicy=Never \
+  --set workerImage.pullPolicy=Never "${glue_env[@]}" \
   --wait --timeout 5m
 k -n "$OPNS" rollout status deployment/stockfeed-operator --timeout=120s
 
@@ -224,6 +235,11 @@ step "StockFeed e2e"
 sed -e "s|bootstrapServers: .*|bootstrapServers: $KAFKA_BOOTSTRAP|" -e "s|endpoint: .*|endpoint: $S3_ENDPOINT|" \
   -e "s|topic: e2e.ticks|topic: $TOPIC|" -e "s|url: s3://lake/raw/e2e/|url: s3://lake/$PREFIX|" \
   tests/e2e/manifests/stockfeed.yaml >"$WORK/stockfeed.yaml"
+if [ "$TARGET" = node ]; then
+  GLUE_DB="e2e_$run_id"
+  printf '  catalog:\n    glue: {database: %s, region: us-east-1, endpoint: "%s"}\n' \
+    "$GLUE_DB" "$STOCKFEED_TEST_MOTO" >>"$WORK/stockfeed.yaml"
+fi
 applied=$SECONDS
 k apply -f "$WORK/stockfeed.yaml"
 k -n "$NS" wait stockfeed/e2e --for=condition=Ready --timeout=300s
@@ -255,6 +271,11 @@ written="$(k get --raw "/api/v1/namespaces/$NS/pods/${sink_pod#pod/}:9091/proxy/
 echo "sink: $written records written"
 
 if [ "$TARGET" = node ]; then
+  step "Glue tables in $GLUE_DB (moto)"
+  tables="$("${S3PY[@]}" glue-tables "$GLUE_DB" | tr '\n' ' ')"
+  echo "glue: $tables"
+  [ -n "$tables" ] || fail "the operator declared no Glue table in $GLUE_DB"
+
   step "every record id in the lake is unique"
   # The embedded query engine over the same objects, as a user would read them.
   for table in trades quotes bars; do
@@ -278,6 +299,10 @@ children_gone() {
 }
 until_ok 120 "garbage collection of the StockFeed's children" children_gone
 has_objects || fail "the lake's objects were deleted with the StockFeed (data must stay)"
+if [ "$TARGET" = node ]; then
+  glue_gone() { [ -z "$("${S3PY[@]}" glue-tables "$GLUE_DB")" ]; }
+  until_ok 60 "removal of the Glue tables in $GLUE_DB" glue_gone
+fi
 
 step "helm uninstall"
 "$HELM" uninstall stockfeed-operator --namespace "$OPNS" --wait --timeout 2m

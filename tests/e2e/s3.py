@@ -1,10 +1,13 @@
-"""The node suite's S3 client (tests/e2e/run.sh): creates a bucket and lists keys on the
-harness's S3 server, with boto3 from the moto venv (hack/lib.sh python_venv).
+"""The node suite's AWS client (tests/e2e/run.sh): creates a bucket and lists keys on the
+harness's S3 server, and lists Glue tables on moto, with boto3 from the moto venv
+(hack/lib.sh python_venv).
 
     s3.py create-bucket BUCKET
     s3.py list BUCKET PREFIX      one key per line
+    s3.py glue-tables DATABASE    one table name per line; nothing when the database is gone
 
-Endpoint and keys: STOCKFEED_TEST_S3, STOCKFEED_S3_ACCESS_KEY, STOCKFEED_S3_SECRET_KEY.
+Endpoints and keys: STOCKFEED_TEST_S3, STOCKFEED_S3_ACCESS_KEY, STOCKFEED_S3_SECRET_KEY,
+STOCKFEED_TEST_MOTO (any keys).
 """
 
 import os
@@ -47,6 +50,21 @@ def main(argv):
         for page in pages:
             for obj in page.get("Contents", []):
                 print(obj["Key"])
+        return 0
+    if len(argv) == 2 and argv[0] == "glue-tables":
+        glue = boto3.client(
+            "glue",
+            endpoint_url=os.environ["STOCKFEED_TEST_MOTO"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
+        try:
+            for page in glue.get_paginator("get_tables").paginate(DatabaseName=argv[1]):
+                for table in page["TableList"]:
+                    print(table["Name"])
+        except glue.exceptions.EntityNotFoundException:
+            pass
         return 0
     print(__doc__, file=sys.stderr)
     return 2
