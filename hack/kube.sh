@@ -11,7 +11,8 @@
 #   hack/kube.sh status    exit 0 when our control plane is ready
 #   hack/kube.sh env       KUBECONFIG and STOCKFEED_KUBECTL lines, for eval
 #   hack/kube.sh reset     stop and delete .run/kube (a fresh etcd and new certificates)
-#   hack/kube.sh restart-controller-manager   with STOCKFEED_KUBE_CONTROLLERS' set (or all)
+#   hack/kube.sh restart-controller-manager   with STOCKFEED_KUBE_CONTROLLERS' set (or all),
+#                          unless it already runs with that set
 #
 # The binaries are built from source with the local Go, through the Go module proxy:
 # hack/kube/kubernetes/go.mod pins k8s.io/kubernetes (and its staging modules), and
@@ -418,8 +419,12 @@ case "${1:-}" in
   env) print_env ;;
   restart-controller-manager)
     running || die "kube: not running"
-    stop_component kube-controller-manager
-    start_controller_manager
+    # Nothing to do when the running one already has the set (e.g. it was just started so).
+    pid="$(our_pid kube-controller-manager "$KCM_MARKER")"
+    if ! tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "--controllers=$KCM_CONTROLLERS"; then
+      stop_component kube-controller-manager
+      start_controller_manager
+    fi
     say "kube: controller-manager running controllers $KCM_CONTROLLERS"
     ;;
   reset)

@@ -54,7 +54,8 @@ say() {
   echo "$*" >&2
 }
 
-# port_owner PORT: prints "PID (command)" of the process listening on 127.0.0.1:PORT, if any.
+# port_owner PORT: prints "PID (command)" of the process listening on PORT (any address of this
+# network namespace), if any.
 port_owner() {
   local port="$1" line pid
   line="$(ss -Hltnp "sport = :$port" 2>/dev/null | head -n1)"

@@ -4,7 +4,8 @@
 # address on the node bridge) and a kubelet registered as a Node with its own client certificate.
 # It runs only inside the test network namespace (hack/netns.sh), never in the host's.
 #
-#   hack/node.sh start    start containerd and the kubelet, wait until the Node is Ready
+#   hack/node.sh start    start containerd and the kubelet, import the images (load below),
+#                         wait until the Node is Ready
 #   hack/node.sh load     import the image archives of hack/images.sh into containerd
 #   hack/node.sh stop     stop pods, the kubelet and containerd; remove every mount, cgroup,
 #                         network namespace and file the node made; restore the sysctls
@@ -27,10 +28,10 @@ KUBELET_MARKER="--config=$STATE/kubelet.yaml"
 SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 PAUSE_IMAGE="$("$HACK_DIR/images.sh" pause-image)"
 
+KUBECTL="$(eval "$("$HACK_DIR/kube.sh" env)"; echo "$STOCKFEED_KUBECTL")"
+
 kubectl_() {
-  local kubectl
-  kubectl="$(eval "$("$HACK_DIR/kube.sh" env)"; echo "$STOCKFEED_KUBECTL")"
-  "$kubectl" --kubeconfig "$KUBE_STATE/kubeconfig" --request-timeout=10s "$@"
+  "$KUBECTL" --kubeconfig "$KUBE_STATE/kubeconfig" --request-timeout=10s "$@"
 }
 
 ctr_() {
@@ -168,6 +169,7 @@ start() {
   require_netns start
   if our_pid kubelet "$KUBELET_MARKER" >/dev/null && node_ready; then
     say "node: $NODE_NAME already Ready"
+    load
     return 0
   fi
   local t
@@ -177,7 +179,7 @@ start() {
   [ -x /usr/lib/cni/bridge ] || die "node: the CNI plugins are missing (apt-get install containernetworking-plugins)"
   "$HACK_DIR/kube.sh" status >/dev/null 2>&1 || die "node: the control plane is not running (hack/kube.sh start, in the same namespace)"
   local kubelet
-  kubelet="$(dirname "$(eval "$("$HACK_DIR/kube.sh" env)"; echo "$STOCKFEED_KUBECTL")")/kubelet"
+  kubelet="$(dirname "$KUBECTL")/kubelet"
   [ -x "$kubelet" ] || die "node: $kubelet is missing (hack/kube.sh fetch builds it)"
   local t0=$SECONDS
   mkdir -p "$STATE"

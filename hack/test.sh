@@ -80,7 +80,6 @@ if ! "$HACK_DIR/node.sh" status >/dev/null 2>&1; then
   started_node=1
 fi
 "$HACK_DIR/node.sh" start
-"$HACK_DIR/node.sh" load
 
 step "end to end on the node (tests/e2e/run.sh)"
 STOCKFEED_E2E_TARGET=node STOCKFEED_E2E_PYTHON="$(python_venv)/bin/python" tests/e2e/run.sh
