@@ -163,10 +163,19 @@ async fn main() {
             f
         };
         let rendered = stockfeed_spec::render(f.spec_feed(), &Default::default()).unwrap();
-        let children =
-            stockfeed_operator::build::build(&f, &rendered, &Default::default()).unwrap();
+        let children = stockfeed_operator::build::build(
+            &f,
+            &rendered,
+            &Default::default(),
+            &Default::default(),
+        )
+        .unwrap();
         let started = Instant::now();
-        stockfeed_operator::reconcile::children::apply(&client, &baseline_ns, &children)
+        let all = stockfeed_operator::reconcile::children::Apply {
+            producers: true,
+            sink: true,
+        };
+        stockfeed_operator::reconcile::children::apply(&client, &baseline_ns, &children, all)
             .await
             .unwrap();
         direct.push(started.elapsed());

@@ -154,7 +154,8 @@ impl StockFeed {
 /// characters), the Service `{name}-metrics`, then still fits.
 pub const MAX_NAME_LEN: usize = 55;
 
-/// The CRD: the derived schema plus rules on the resource's own name. A name with a dot, a
+/// The CRD: the derived schema plus rules that need the whole object: on the resource's own
+/// name, and on what only a cluster forbids. A name with a dot, a
 /// leading digit or more than [`MAX_NAME_LEN`] characters is a valid object name but makes
 /// invalid child names (Services are DNS-1035 labels), which would fail only when the
 /// operator applies them; CEL sees `metadata.name` only at the schema's root, hence here.
@@ -183,6 +184,12 @@ pub fn crd() -> CustomResourceDefinition {
             rule(
                 format!("size(self.metadata.name) <= {MAX_NAME_LEN}"),
                 format!("metadata.name must be at most {MAX_NAME_LEN} characters, so that the feed's Service <name>-metrics fits in 63"),
+            ),
+            // The shared FeedSpec allows file:// for `stockfeed run`; in a pod it has nowhere
+            // to go (the operator refuses it too, for objects stored before this rule).
+            rule(
+                "!self.spec.sink.url.startsWith('file://')".into(),
+                "spec.sink.url: a file:// sink cannot run in a pod (read-only root filesystem, lost with the pod); use an s3:// URL — file:// is for `stockfeed run`".into(),
             ),
         ]);
     }

@@ -51,6 +51,12 @@ fn valid_manifests_are_accepted() {
     let ns = namespace("crd-valid");
     let variants = [
         manifest("plain", |_| {}),
+        manifest("placed", |s| {
+            set(
+                "workers",
+                "{placement: {nodeSelector: {pool: feeds}, tolerations: [{key: dedicated, operator: Equal, value: feeds, effect: NoSchedule}], priorityClassName: stockfeed, imagePullSecrets: [{name: registry}], affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: zone, operator: In, values: [a]}]}]}}}, topologySpreadConstraints: [{maxSkew: 1, topologyKey: zone, whenUnsatisfiable: ScheduleAnyway}]}}",
+            )(s);
+        }),
         manifest("finnhub", |s| {
             set(
                 "source",
@@ -201,6 +207,14 @@ fn invalid_manifests_are_refused_by_the_api_server() {
             ".spec.surprise: field not declared in schema",
         ),
         (
+            "tolerations that are not a list",
+            Box::new(set(
+                "workers",
+                "{placement: {tolerations: {key: dedicated}}}",
+            )),
+            "spec.workers.placement.tolerations",
+        ),
+        (
             "more producer shards than tickers",
             Box::new(set("workers", "{producer: {replicas: 4}}")),
             "must not exceed the number of tickers",
@@ -263,6 +277,24 @@ fn names_that_make_invalid_child_names_are_refused() {
             "{name}: expected `{expected}` in: {stderr}"
         );
     }
+    kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);
+}
+
+/// `stockfeed run` writes a `file://` lake; in a cluster the pod's root filesystem is read-only
+/// and dies with the pod, so the API server refuses it and says what to use instead.
+#[test]
+fn a_file_sink_is_refused_in_the_cluster_and_accepted_locally() {
+    install_crd();
+    let ns = namespace("crd-file");
+    let m = manifest("local", set("sink.url", "file:///var/lake/"));
+    let out = kubectl(&["apply", "--server-side", "-n", &ns, "-f", "-"], Some(&m));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the API server accepted\n{m}");
+    assert!(
+        stderr.contains("a file:// sink cannot run in a pod") && stderr.contains("s3://"),
+        "{stderr}"
+    );
+    FeedManifest::parse(&m, "test").expect("stockfeed run takes a file:// sink");
     kubectl_ok(&["delete", "namespace", &ns, "--wait=false"], None);
 }
 

@@ -103,7 +103,7 @@ fn default_values_render_a_hardened_operator_with_cluster_wide_least_privilege()
     // Flags and env the binary reads (stockfeed-operator --help).
     let args = args_of(c);
     for expected in [
-        "--metrics-addr=0.0.0.0:8080",
+        "--metrics-addr=[::]:8080",
         "--leader-elect=true",
         "--lease-name=stockfeed-operator-leader",
         "--lease-duration=15s",
@@ -249,6 +249,7 @@ spec:
         &feed,
         &rendered,
         &stockfeed_operator::build::OperatorDefaults::default(),
+        &Default::default(),
     )
     .unwrap();
     let mut pods = children.producers;
@@ -270,11 +271,7 @@ fn full_values_render_monitoring_that_matches_what_the_operator_builds() {
     let deployment = one(&objects, "Deployment");
     assert_eq!(deployment["spec"]["replicas"], 2);
     let c = operator_container(&objects);
-    assert!(
-        args_of(c)
-            .iter()
-            .any(|a| a == "--metrics-addr=0.0.0.0:9000")
-    );
+    assert!(args_of(c).iter().any(|a| a == "--metrics-addr=[::]:9000"));
     assert!(
         args_of(c)
             .iter()

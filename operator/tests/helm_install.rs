@@ -562,10 +562,11 @@ async fn cluster_wide_install_reconciles_under_its_identity_and_nothing_more() {
             .get("someone-elses-lease")
             .await,
     );
-    // The one Secret permission: a lookup by name (the operator asks for metadata only).
+    // The one Secret permission: a lookup by name (the operator keeps only key names and the
+    // resourceVersion).
     assert!(
         Api::<Secret>::namespaced(identity.clone(), &feed_ns)
-            .get_metadata("lake-keys")
+            .get("lake-keys")
             .await
             .is_ok()
     );

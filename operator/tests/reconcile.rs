@@ -193,29 +193,44 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
         assert_eq!(refs[0].controller, Some(true), "{kind}");
         assert_eq!(refs[0].kind, "StockFeed", "{kind}");
     }
-    // The ConfigMap holds configuration the workers accept.
+    // The ConfigMap holds configuration the workers accept: a file per producer shard with
+    // that shard's tickers (together: each ticker once), and the sink's.
     let data = cm.data.clone().unwrap();
-    let producer = stockfeed_spec::producer::ProducerConfig::parse(&data["producer.yaml"]).unwrap();
+    let shard_tickers = |data: &std::collections::BTreeMap<String, String>, i: u32| {
+        let p =
+            stockfeed_spec::producer::ProducerConfig::parse(&data[&format!("producer-{i}.yaml")])
+                .unwrap();
+        assert_eq!(p.kafka.topic, topic);
+        assert!(p.shard.is_none(), "a shard's file carries no shard setting");
+        p.tickers
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let mut all: Vec<String> = shard_tickers(&data, 0);
+    all.extend(shard_tickers(&data, 1));
+    all.sort();
+    assert_eq!(all, ["AAPL", "IBM", "MSFT", "NVDA"]);
+    assert!(!data.contains_key("producer.yaml"), "{:?}", data.keys());
     let sink_cfg = stockfeed_spec::sink::SinkConfig::parse(&data["sink.yaml"]).unwrap();
-    assert_eq!(producer.kafka.topic, topic);
     assert_eq!(sink_cfg.sink.url, "s3://lake-bucket/raw/prices/");
     assert_eq!(sink_cfg.group_id(), format!("stockfeed-sink.{ns}.prices"));
-    // Pods: hardened, sharded, hashed.
+    // Pods: hardened, sharded by their own file (nothing names the shard count), hashed.
     let pod = p1.spec.template.clone();
     let container = &pod.spec.as_ref().unwrap().containers[0];
-    let env: Vec<(String, String)> = container
+    assert_eq!(
+        container.args.as_ref().unwrap().last().unwrap(),
+        "/etc/stockfeed/producer-1.yaml"
+    );
+    let env: Vec<String> = container
         .env
         .clone()
         .unwrap()
         .into_iter()
-        .filter_map(|e| Some((e.name, e.value?)))
+        .map(|e| e.name)
         .collect();
     assert!(
-        env.contains(&("STOCKFEED_SHARD_INDEX".into(), "1".into())),
-        "{env:?}"
-    );
-    assert!(
-        env.contains(&("STOCKFEED_SHARD_COUNT".into(), "2".into())),
+        !env.iter().any(|e| e.starts_with("STOCKFEED_SHARD")),
         "{env:?}"
     );
     let sc = container.security_context.clone().unwrap();
@@ -247,6 +262,18 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
             .clone()
     };
     let first_hash = hash_of(&sink);
+    let producer_hashes = |client: Client, ns: String| async move {
+        let mut out = Vec::new();
+        for i in 0..2 {
+            out.push(hash_of(
+                &deployment(&client, &ns, &format!("prices-producer-{i}"))
+                    .await
+                    .unwrap(),
+            ));
+        }
+        out
+    };
+    let first_producer_hashes = producer_hashes(client.clone(), ns.clone()).await;
 
     // Topic and catalog.
     wait_condition(&feeds, "prices", "TopicReady", |c| c.0 == "True").await;
@@ -280,22 +307,64 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     mark_available(&client, &ns, "prices-producer-1", 1).await;
     wait_condition(&feeds, "prices", "Ready", |c| c.0 == "True").await;
 
-    // Update: new tickers → new ConfigMap content and a new hash on the pod templates.
+    // Update the tickers: the producer shard that gains ORCL rolls, the sink does not (a hash
+    // per role, not one for both).
     apply_as_user(
         &ns,
         &feed_manifest("prices", &topic, &glue).replace("IBM]", "IBM, ORCL]"),
     );
-    let rolled = eventually("new config hash", WAIT, || async {
-        let d = deployment(&client, &ns, "prices-sink").await?;
-        (hash_of(&d) != first_hash).then_some(d)
+    let rolled = eventually("new producer config hash", WAIT, || async {
+        let now = producer_hashes(client.clone(), ns.clone()).await;
+        (now != first_producer_hashes).then_some(now)
     })
     .await;
-    assert_ne!(hash_of(&rolled), first_hash);
+    let changed = rolled
+        .iter()
+        .zip(&first_producer_hashes)
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(changed, 1, "one ticker added: exactly one shard changes");
     let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .get("prices-config")
         .await
         .unwrap();
-    assert!(cm.data.unwrap()["producer.yaml"].contains("ORCL"));
+    let data = cm.data.unwrap();
+    assert!(
+        data["producer-0.yaml"].contains("ORCL") || data["producer-1.yaml"].contains("ORCL"),
+        "{data:?}"
+    );
+    let sink_now = deployment(&client, &ns, "prices-sink").await.unwrap();
+    assert_eq!(
+        hash_of(&sink_now),
+        first_hash,
+        "the sink rolled for a ticker change"
+    );
+
+    // Update the flush settings: the sink rolls, no producer does.
+    let with_flush = |m: String| {
+        m.replace(
+            "format: parquet}",
+            "format: parquet, flush: {maxRecords: 5000}}",
+        )
+    };
+    apply_as_user(
+        &ns,
+        &with_flush(feed_manifest("prices", &topic, &glue).replace("IBM]", "IBM, ORCL]")),
+    );
+    eventually("new sink config hash", WAIT, || async {
+        let d = deployment(&client, &ns, "prices-sink").await?;
+        (hash_of(&d) != first_hash).then_some(())
+    })
+    .await;
+    assert_eq!(
+        producer_hashes(client.clone(), ns.clone()).await,
+        rolled,
+        "a producer rolled for a sink setting"
+    );
+    apply_as_user(
+        &ns,
+        &feed_manifest("prices", &topic, &glue).replace("IBM]", "IBM, ORCL]"),
+    );
 
     // Scale: one producer shard fewer → its Deployment is deleted.
     apply_as_user(
@@ -419,8 +488,80 @@ async fn a_missing_secret_is_reported_and_recovers() {
         (status.as_str(), reason.as_str()),
         ("False", "SecretMissing")
     );
-    // The pods reference the key through secretKeyRef, never a value.
-    let d = deployment(&client, &ns, "fh-producer-0").await.unwrap();
+    // Held back: no producer pods to sit in CreateContainerConfigError. The sink reads no
+    // provider token, so it is made, and without it.
+    assert!(deployment(&client, &ns, "fh-producer-0").await.is_none());
+    let sink = eventually("sink Deployment", WAIT, || async {
+        deployment(&client, &ns, "fh-sink").await
+    })
+    .await;
+    let sink_env = sink.spec.template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap();
+    assert!(
+        !sink_env.iter().any(|e| e.name == "STOCKFEED_SOURCE_TOKEN"),
+        "the sink holds the provider token: {sink_env:?}"
+    );
+
+    // The Secret, with the wrong key: the condition names the key it lacks.
+    kubectl_ok(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "finnhub-token",
+            "-n",
+            &ns,
+            "--from-literal=apiKey=not-a-real-key",
+        ],
+        None,
+    );
+    let (_, _, message) = wait_condition(&feeds, "fh", "ProducerAvailable", |c| {
+        c.1 == "SecretKeyMissing"
+    })
+    .await;
+    assert!(
+        message.contains("Secret finnhub-token has no key token"),
+        "{message}"
+    );
+    assert!(deployment(&client, &ns, "fh-producer-0").await.is_none());
+
+    // Fixed: the producer is made, and references the key, never a value.
+    kubectl_ok(
+        &[
+            "patch",
+            "secret",
+            "finnhub-token",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"stringData":{"token":"not-a-real-key"}}"#,
+        ],
+        None,
+    );
+    wait_condition(&feeds, "fh", "ProducerAvailable", |c| {
+        c.1 != "SecretMissing" && c.1 != "SecretKeyMissing"
+    })
+    .await;
+    let d = eventually("producer Deployment", WAIT, || async {
+        deployment(&client, &ns, "fh-producer-0").await
+    })
+    .await;
+    let hash_of = |d: &Deployment| {
+        d.spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref()
+            .unwrap()["stockfeed.dev/config-hash"]
+            .clone()
+    };
+    let producer_hash = hash_of(&d);
+    let sink_hash = hash_of(&deployment(&client, &ns, "fh-sink").await.unwrap());
     let env = d.spec.template.spec.unwrap().containers[0]
         .env
         .clone()
@@ -436,22 +577,32 @@ async fn a_missing_secret_is_reported_and_recovers() {
         ("finnhub-token", "token")
     );
 
+    // Rotation: the pods that read the Secret roll, the sink does not. The operator does not
+    // watch Secrets (that would need `list` on all of them): it sees a rotation on its next
+    // reconcile, at most a minute away for a StockFeed with Secrets; here a touch brings it on.
     kubectl_ok(
         &[
-            "create",
+            "patch",
             "secret",
-            "generic",
             "finnhub-token",
             "-n",
             &ns,
-            "--from-literal=token=not-a-real-key",
+            "--type=merge",
+            "-p",
+            r#"{"stringData":{"token":"rotated"}}"#,
         ],
         None,
     );
-    wait_condition(&feeds, "fh", "ProducerAvailable", |c| {
-        c.1 != "SecretMissing"
+    kubectl_ok(&["annotate", "stockfeed/fh", "-n", &ns, "touch=1"], None);
+    eventually("producer rolled for the rotated Secret", WAIT, || async {
+        let d = deployment(&client, &ns, "fh-producer-0").await?;
+        (hash_of(&d) != producer_hash).then_some(())
     })
     .await;
+    assert_eq!(
+        hash_of(&deployment(&client, &ns, "fh-sink").await.unwrap()),
+        sink_hash
+    );
     let warnings = kubectl_ok(
         &[
             "get",

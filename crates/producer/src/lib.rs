@@ -22,7 +22,6 @@ pub mod launch;
 pub mod metrics;
 pub mod resume;
 pub mod settings;
-pub mod shard;
 pub mod source;
 
 use std::sync::Arc;
@@ -35,11 +34,12 @@ use tokio_util::sync::CancellationToken;
 pub use dedupe::DedupWindow;
 pub use resume::TopicTail;
 pub use settings::ProducerSettings;
-pub use shard::Shard;
 pub use source::ResumePoint;
 pub use stockfeed_kafka::{DeadLetter, Stage, dlq_topic};
 pub use stockfeed_kafka::{Failed, KafkaWriter, Outgoing, WriterError, WriterSettings};
 pub use stockfeed_spec::producer::{ProducerConfig, ProducerConfigError};
+/// Shard assignment lives with the spec, so the operator can give each shard its own tickers.
+pub use stockfeed_spec::shard::{self, Shard};
 
 use crate::metrics::{ErrorLabels, ProducerMetrics, ProviderLabels, RecordLabels};
 use crate::source::{Emitter, Rejected, Source, SourceError, SourceHealth, SourceItem};

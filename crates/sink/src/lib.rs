@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod format;
 pub mod lake;
 pub mod manifest;
+pub mod memory_limit;
 pub mod run;
 pub mod segment;
 pub mod storage;

@@ -113,11 +113,21 @@ struct Sink {
 }
 
 pub async fn run_sink(
-    config: SinkConfig,
+    mut config: SinkConfig,
     metrics: Arc<SinkMetrics>,
     readiness: Arc<SinkReadiness>,
     shutdown: CancellationToken,
 ) -> Result<SinkSummary, SinkError> {
+    if config.sink.memory.max_buffered_bytes.is_none() {
+        let limit = crate::memory_limit::of_this_process();
+        let cap = stockfeed_spec::sink::Memory::auto_buffered_bytes(limit);
+        tracing::info!(
+            memory_limit_bytes = ?limit,
+            max_buffered_bytes = cap,
+            "memory cap sized from the container's memory limit"
+        );
+        config.sink.memory.max_buffered_bytes = Some(cap);
+    }
     let partition_by = config.partition_by().map_err(SinkError::Config)?;
     let lake = LakeUrl::parse(&config.sink.url).map_err(StoreError::from)?;
     let store = crate::lake::open(&lake, &config.sink.s3).await?;
@@ -440,7 +450,7 @@ fn consumer_config(mut base: ClientConfig, config: &SinkConfig) -> ClientConfig 
         // librdkafka prefetches into its own queue; cap it so the memory bound holds.
         .set(
             "queued.max.messages.kbytes",
-            (config.sink.memory.max_buffered_bytes / 4 / 1024)
+            (config.sink.memory.buffered_bytes() / 4 / 1024)
                 .clamp(1024, 65536)
                 .to_string(),
         )
@@ -632,7 +642,7 @@ impl Sink {
         loop {
             let buffered = self.buffered_bytes();
             let over =
-                buffered > memory.max_buffered_bytes || self.open_files() > memory.max_open_files;
+                buffered > memory.buffered_bytes() || self.open_files() > memory.max_open_files;
             if !over {
                 // The gauges follow on the next tick: setting them here repeated both sums
                 // after every record.

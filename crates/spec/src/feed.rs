@@ -412,7 +412,7 @@ impl CatalogSpec {
 }
 
 /// Image, replicas and identity of the worker pods.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkersSpec {
     /// Worker image; default is the image the operator was installed with.
@@ -433,6 +433,71 @@ pub struct WorkersSpec {
     /// `eks.amazonaws.com/role-arn` for IRSA.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub service_account_annotations: BTreeMap<String, String>,
+    /// Where the worker pods are scheduled and which registry credentials they pull with.
+    #[serde(default, skip_serializing_if = "PodPlacement::is_empty")]
+    pub placement: PodPlacement,
+}
+
+/// Scheduling of the worker pods, in the Pod API's own terms. A field left out takes the
+/// operator's default (the chart's `workerPlacement` values); a field given here replaces that
+/// default whole (an empty list or map removes it), so a feed can always say exactly where it
+/// runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodPlacement {
+    /// Secrets (type `kubernetes.io/dockerconfigjson`) to pull the worker image with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_secrets: Option<Vec<k8s_openapi::api::core::v1::LocalObjectReference>>,
+    /// Node labels the worker pods require.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Taints the worker pods tolerate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<k8s_openapi::api::core::v1::Toleration>>,
+    /// Node and pod (anti-)affinity of the worker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<k8s_openapi::api::core::v1::Affinity>,
+    /// PriorityClass of the worker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = K8S_NAME_PATTERN))]
+    pub priority_class_name: Option<String>,
+    /// How the worker pods spread over zones or nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_spread_constraints:
+        Option<Vec<k8s_openapi::api::core::v1::TopologySpreadConstraint>>,
+}
+
+impl PodPlacement {
+    pub fn is_empty(&self) -> bool {
+        self == &PodPlacement::default()
+    }
+
+    /// `self`, with every field it leaves out taken from `defaults`.
+    pub fn or(&self, defaults: &PodPlacement) -> PodPlacement {
+        PodPlacement {
+            image_pull_secrets: self
+                .image_pull_secrets
+                .clone()
+                .or_else(|| defaults.image_pull_secrets.clone()),
+            node_selector: self
+                .node_selector
+                .clone()
+                .or_else(|| defaults.node_selector.clone()),
+            tolerations: self
+                .tolerations
+                .clone()
+                .or_else(|| defaults.tolerations.clone()),
+            affinity: self.affinity.clone().or_else(|| defaults.affinity.clone()),
+            priority_class_name: self
+                .priority_class_name
+                .clone()
+                .or_else(|| defaults.priority_class_name.clone()),
+            topology_spread_constraints: self
+                .topology_spread_constraints
+                .clone()
+                .or_else(|| defaults.topology_spread_constraints.clone()),
+        }
+    }
 }
 
 /// Producer pods.

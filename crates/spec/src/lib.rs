@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod producer;
 pub mod render;
 pub mod secret;
+pub mod shard;
 pub mod sink;
 pub mod source;
 pub mod validate;

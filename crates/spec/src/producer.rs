@@ -37,7 +37,7 @@ pub struct ProducerConfig {
 }
 
 fn default_metrics_addr() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9090))
+    SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 9090))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

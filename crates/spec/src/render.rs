@@ -34,12 +34,38 @@ pub mod env {
     pub const S3_SECRET_ACCESS_KEY: &str = "STOCKFEED_S3_SECRET_ACCESS_KEY";
 }
 
+/// One of the two workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Worker {
+    Producer,
+    Sink,
+}
+
+/// Which workers read a secret. Each container is given only the Secrets it reads, so a
+/// leaked sink pod holds no provider token and a leaked producer pod no lake keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsedBy {
+    Producer,
+    Sink,
+    Both,
+}
+
+impl UsedBy {
+    pub fn includes(self, worker: Worker) -> bool {
+        matches!(
+            (self, worker),
+            (UsedBy::Both, _) | (UsedBy::Producer, Worker::Producer) | (UsedBy::Sink, Worker::Sink)
+        )
+    }
+}
+
 /// A worker environment variable filled from a key of a Secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretEnv {
     pub var: &'static str,
     pub secret: String,
     pub key: String,
+    pub used_by: UsedBy,
 }
 
 /// A Secret key mounted as a file (the Kafka CA).
@@ -48,6 +74,16 @@ pub struct SecretFile {
     pub secret: String,
     pub key: String,
     pub path: PathBuf,
+    pub used_by: UsedBy,
+}
+
+/// A producer shard's file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardFileError {
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
+    #[error("cannot write the producer's file as YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
 }
 
 /// What differs between running in a pod and running on a laptop.
@@ -68,8 +104,11 @@ impl Default for RenderContext {
         RenderContext {
             sink_group_id: None,
             kafka_ca_dir: PathBuf::from("/var/run/secrets/stockfeed/kafka-ca"),
-            producer_metrics: SocketAddr::from(([0, 0, 0, 0], 9090)),
-            sink_metrics: SocketAddr::from(([0, 0, 0, 0], 9091)),
+            // `[::]` accepts IPv4 too (IPV6_V6ONLY is off by default), so IPv6-only and
+            // dual-stack clusters probe the same port; the workers fall back to 0.0.0.0 on a
+            // kernel without IPv6.
+            producer_metrics: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 9090)),
+            sink_metrics: SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 9091)),
         }
     }
 }
@@ -87,6 +126,31 @@ impl Rendered {
     /// The producer's file, as `stockfeed produce --config` reads it.
     pub fn producer_yaml(&self) -> Result<String, serde_yaml::Error> {
         serde_yaml::to_string(&self.producer)
+    }
+
+    /// The file of producer shard `index` of `count`: the shard's own tickers and no shard
+    /// setting. A shard's file (and so its pod) changes only when its tickers or the shared
+    /// settings do, so changing the shard count restarts only the shards whose tickers moved.
+    pub fn producer_shard_yaml(&self, index: u32, count: u32) -> Result<String, ShardFileError> {
+        let shard = crate::shard::Shard::new(index, count)?;
+        let mut config = self.producer.clone();
+        config.tickers = shard.select(&self.producer.tickers);
+        config.shard = None;
+        Ok(serde_yaml::to_string(&config)?)
+    }
+
+    /// Secret environment variables `worker` reads.
+    pub fn secret_env_of(&self, worker: Worker) -> impl Iterator<Item = &SecretEnv> {
+        self.secret_env
+            .iter()
+            .filter(move |e| e.used_by.includes(worker))
+    }
+
+    /// Secret files `worker` reads.
+    pub fn secret_files_of(&self, worker: Worker) -> impl Iterator<Item = &SecretFile> {
+        self.secret_files
+            .iter()
+            .filter(move |f| f.used_by.includes(worker))
     }
 
     /// The sink's file, as `stockfeed sink --config` reads it.
@@ -218,6 +282,7 @@ fn render_source(s: &SourceSpec, secrets: &mut Vec<SecretEnv>) -> Result<SourceC
                 var,
                 secret: r.name.clone(),
                 key: r.key.clone().unwrap_or_else(|| default_key.to_owned()),
+                used_by: UsedBy::Producer,
             });
             put(field, json!({ "env": var }))
         };
@@ -230,11 +295,13 @@ fn render_source(s: &SourceSpec, secrets: &mut Vec<SecretEnv>) -> Result<SourceC
                     var: env::SOURCE_KEY_ID,
                     secret: r.name.clone(),
                     key: "keyId".into(),
+                    used_by: UsedBy::Producer,
                 });
                 secrets.push(SecretEnv {
                     var: env::SOURCE_SECRET_KEY,
                     secret: r.name.clone(),
                     key: "secretKey".into(),
+                    used_by: UsedBy::Producer,
                 });
                 put("keyId", json!({ "env": env::SOURCE_KEY_ID }))?;
                 put("secretKey", json!({ "env": env::SOURCE_SECRET_KEY }))?;
@@ -286,6 +353,7 @@ fn render_security(
                 secret: r.name.clone(),
                 key,
                 path: path.clone(),
+                used_by: UsedBy::Both,
             });
             tls.ca_file = Some(path);
         }
@@ -306,6 +374,7 @@ fn render_security(
                 var,
                 secret: r.name.clone(),
                 key: key.into(),
+                used_by: UsedBy::Both,
             });
         }
         Some(Sasl {
@@ -350,6 +419,7 @@ fn render_s3(spec: Option<&S3Spec>, secrets: &mut Vec<SecretEnv>) -> S3Settings 
                 var,
                 secret: r.name.clone(),
                 key: key.into(),
+                used_by: UsedBy::Sink,
             });
         }
         s3.credentials = Some(StaticCredentials {

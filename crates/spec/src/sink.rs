@@ -39,7 +39,7 @@ pub struct SinkConfig {
 }
 
 fn default_metrics_addr() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9091))
+    SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 9091))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -134,16 +134,28 @@ impl Default for Flush {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Memory {
-    #[serde(default = "default_max_buffered", deserialize_with = "byte_size")]
-    pub max_buffered_bytes: usize,
+    /// Bytes of records held; when left out, [`Memory::auto_buffered_bytes`] of the container's
+    /// memory limit (the sink reads its cgroup), or 256 MiB where there is none.
+    #[serde(
+        default,
+        deserialize_with = "optional_byte_size",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_buffered_bytes: Option<usize>,
     /// Most (partition, kind, Hive directory) files being assembled at once.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
 }
 
-fn default_max_buffered() -> usize {
-    256 * 1024 * 1024
-}
+/// The cap without a memory limit to size it from.
+pub const DEFAULT_MAX_BUFFERED: usize = 256 * 1024 * 1024;
+/// Share of the container's memory limit given to buffered records. Measured (BENCHMARKS.md,
+/// sink at 3M records): the process peaks at its cap plus up to ~250 MiB (encoder, librdkafka,
+/// allocator), so 40 % of a 1 GiB limit (410 MiB) peaks near 660 MiB: a third left free.
+pub const BUFFERED_SHARE_OF_LIMIT_PERCENT: u64 = 40;
+/// Smallest cap sized from a limit; below this, segments get too small to be worth writing.
+pub const MIN_AUTO_BUFFERED: usize = 32 * 1024 * 1024;
+
 fn default_max_open_files() -> usize {
     1000
 }
@@ -151,10 +163,35 @@ fn default_max_open_files() -> usize {
 impl Default for Memory {
     fn default() -> Self {
         Memory {
-            max_buffered_bytes: default_max_buffered(),
+            max_buffered_bytes: None,
             max_open_files: default_max_open_files(),
         }
     }
+}
+
+impl Memory {
+    /// The cap in force: the configured one, else [`DEFAULT_MAX_BUFFERED`]. The sink replaces
+    /// an unset value with [`Memory::auto_buffered_bytes`] at start-up.
+    pub fn buffered_bytes(&self) -> usize {
+        self.max_buffered_bytes.unwrap_or(DEFAULT_MAX_BUFFERED)
+    }
+
+    /// The cap for a container with memory limit `limit` (bytes; `None`: unlimited).
+    pub fn auto_buffered_bytes(limit: Option<u64>) -> usize {
+        match limit {
+            None => DEFAULT_MAX_BUFFERED,
+            Some(l) => {
+                let share = l / 100 * BUFFERED_SHARE_OF_LIMIT_PERCENT;
+                usize::try_from(share)
+                    .unwrap_or(usize::MAX)
+                    .max(MIN_AUTO_BUFFERED)
+            }
+        }
+    }
+}
+
+fn optional_byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    byte_size(d).map(Some)
 }
 
 /// Accepts `1048576`, `64Mi`, `1Gi`, `512Ki`.

@@ -29,7 +29,7 @@ pub async fn serve(
     ready: ReadinessCheck,
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -45,6 +45,24 @@ pub async fn serve(
         }
     });
     Ok((bound, task))
+}
+
+/// Binds `addr`; `[::]` falls back to `0.0.0.0` on a kernel without IPv6 (booted with
+/// `ipv6.disable=1`, where an IPv6 socket cannot even be created), so one default serves
+/// IPv4-only, IPv6-only and dual-stack clusters.
+async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e)
+            if addr.ip() == std::net::Ipv6Addr::UNSPECIFIED
+                && e.kind() != std::io::ErrorKind::AddrInUse =>
+        {
+            let v4 = SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, addr.port()));
+            tracing::warn!(error = %e, %addr, fallback = %v4, "cannot listen on IPv6; listening on IPv4 only");
+            tokio::net::TcpListener::bind(v4).await
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

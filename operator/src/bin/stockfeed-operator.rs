@@ -16,6 +16,7 @@ use stockfeed_operator::crd::StockFeed;
 use stockfeed_operator::leader::{LeaderElector, LeaseSettings};
 use stockfeed_operator::metrics::Metrics;
 use stockfeed_operator::reconcile::{self, Context, Settings};
+use stockfeed_spec::feed::PodPlacement;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
@@ -41,8 +42,12 @@ struct Args {
         default_value = "IfNotPresent"
     )]
     image_pull_policy: String,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    /// Scheduling of worker pods for the fields a StockFeed's spec.workers.placement leaves
+    /// out, as JSON in that field's shape (the chart's `workerPlacement` values).
+    #[arg(long, env = "STOCKFEED_WORKER_PLACEMENT", value_parser = parse_placement)]
+    worker_placement: Option<PodPlacement>,
+    /// Address of /metrics, /healthz and /readyz (`[::]` accepts IPv4 too).
+    #[arg(long, default_value = "[::]:8080")]
     metrics_addr: SocketAddr,
     /// Elect a leader through a Lease, so several replicas can run (one reconciles).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -140,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
         defaults: OperatorDefaults {
             worker_image: args.worker_image,
             image_pull_policy: args.image_pull_policy,
+            placement: args.worker_placement.unwrap_or_default(),
         },
         kafka_timeout: args.kafka_timeout,
         resync: args.resync,
@@ -213,4 +219,10 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
         tracing::info!("shutting down");
         shutdown.cancel();
     });
+}
+
+fn parse_placement(text: &str) -> Result<PodPlacement, String> {
+    serde_json::from_str(text).map_err(|e| {
+        format!("not a spec.workers.placement object (nodeSelector, tolerations, affinity, imagePullSecrets, priorityClassName, topologySpreadConstraints): {e}")
+    })
 }

@@ -15,13 +15,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use stockfeed_spec::Rendered;
 use stockfeed_spec::feed::{FeedSpec, Resources};
+use stockfeed_spec::render::Worker;
 
-use super::configmap::{PRODUCER_FILE, SINK_FILE};
+use super::configmap::{self, SINK_FILE, producer_file};
 use super::labels::{self, Component};
 use super::service::{PRODUCER_METRICS_PORT, SINK_METRICS_PORT};
-use super::{Ctx, OperatorDefaults, names};
+use super::{Ctx, OperatorDefaults, SecretVersions, names};
 
-/// Annotation on pod templates carrying the configuration hash.
+/// Annotation on pod templates carrying the hash of what that pod's worker reads.
 pub const CONFIG_HASH: &str = "stockfeed.dev/config-hash";
 /// Unprivileged uid/gid of the distroless `nonroot` user.
 const NONROOT: i64 = 65532;
@@ -32,41 +33,58 @@ pub struct PodInputs<'a> {
     pub rendered: &'a Rendered,
     pub defaults: &'a OperatorDefaults,
     pub service_account: &'a str,
-    pub config_hash: &'a str,
+    pub config_map: &'a k8s_openapi::api::core::v1::ConfigMap,
+    pub secret_versions: &'a SecretVersions,
+}
+
+/// The hash a Deployment's pods carry (see [`configmap::hash`]).
+pub fn config_hash_of(d: &Deployment) -> Option<&str> {
+    d.spec
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(CONFIG_HASH)
+        .map(String::as_str)
 }
 
 /// Shard `shard` of the producer. `Recreate`, because two pods of one shard would fetch and
-/// produce the same tickers twice during a rolling update.
-pub fn producer(ctx: &Ctx<'_>, pods: &PodInputs<'_>, shard: i32) -> Deployment {
-    let replicas = pods.spec.workers.producer.replicas;
+/// produce the same tickers twice during a rolling update. The shard's tickers are in its own
+/// file; nothing in the pod names the shard count, so other shards' changes leave it alone.
+pub fn producer(ctx: &Ctx<'_>, pods: &PodInputs<'_>, shard: u32) -> Deployment {
     let mut selector = labels::selector(ctx.name, Component::Producer);
     selector.insert(labels::SHARD.into(), shard.to_string());
-    let env = vec![
-        plain_env("STOCKFEED_SHARD_INDEX", shard.to_string()),
-        plain_env("STOCKFEED_SHARD_COUNT", replicas.to_string()),
-    ];
     let mut metadata = ctx.metadata(names::producer(ctx.name, shard), Component::Producer);
     if let Some(l) = metadata.labels.as_mut() {
         l.insert(labels::SHARD.into(), shard.to_string());
     }
+    let file = producer_file(shard);
+    let hash = configmap::hash(
+        pods.config_map,
+        &file,
+        pods.rendered,
+        Worker::Producer,
+        pods.secret_versions,
+    );
     workload(
         metadata,
         selector,
         if pods.spec.suspend { 0 } else { 1 },
         "Recreate",
         container(
-            "producer",
+            Worker::Producer,
             pods,
             vec![
                 "produce".into(),
                 "--config".into(),
-                format!("{CONFIG_DIR}/{PRODUCER_FILE}"),
+                format!("{CONFIG_DIR}/{file}"),
             ],
             PRODUCER_METRICS_PORT,
-            env,
             pods.spec.workers.producer.resources.as_ref(),
         ),
         pods,
+        &hash,
     )
 }
 
@@ -78,13 +96,20 @@ pub fn sink(ctx: &Ctx<'_>, pods: &PodInputs<'_>) -> Deployment {
     } else {
         pods.spec.workers.sink.replicas
     };
+    let hash = configmap::hash(
+        pods.config_map,
+        SINK_FILE,
+        pods.rendered,
+        Worker::Sink,
+        pods.secret_versions,
+    );
     workload(
         ctx.metadata(names::sink(ctx.name), Component::Sink),
         labels::selector(ctx.name, Component::Sink),
         replicas,
         "RollingUpdate",
         container(
-            "sink",
+            Worker::Sink,
             pods,
             vec![
                 "sink".into(),
@@ -92,10 +117,10 @@ pub fn sink(ctx: &Ctx<'_>, pods: &PodInputs<'_>) -> Deployment {
                 format!("{CONFIG_DIR}/{SINK_FILE}"),
             ],
             SINK_METRICS_PORT,
-            Vec::new(),
             pods.spec.workers.sink.resources.as_ref(),
         ),
         pods,
+        &hash,
     )
 }
 
@@ -106,7 +131,13 @@ fn workload(
     strategy: &str,
     container: Container,
     pods: &PodInputs<'_>,
+    config_hash: &str,
 ) -> Deployment {
+    let worker = if container.name == "sink" {
+        Worker::Sink
+    } else {
+        Worker::Producer
+    };
     let mut pod_labels = metadata.labels.clone().unwrap_or_default();
     pod_labels.extend(selector.clone());
     let mut volumes = vec![
@@ -135,7 +166,7 @@ fn workload(
     // Each Secret file is a volume of its own holding just that key, mounted as a directory:
     // no subPath, so the kubelet can update it when the Secret is rotated, and no mount point
     // inside another read-only volume (kubernetes#61545: the container would not start).
-    for (i, f) in pods.rendered.secret_files.iter().enumerate() {
+    for (i, f) in pods.rendered.secret_files_of(worker).enumerate() {
         let file_name = f
             .path
             .file_name()
@@ -156,6 +187,7 @@ fn workload(
             ..Default::default()
         });
     }
+    let placement = pods.spec.workers.placement.or(&pods.defaults.placement);
     Deployment {
         metadata,
         spec: DeploymentSpec {
@@ -173,7 +205,7 @@ fn workload(
                     labels: Some(pod_labels),
                     annotations: Some(BTreeMap::from([(
                         CONFIG_HASH.to_owned(),
-                        pods.config_hash.to_owned(),
+                        config_hash.to_owned(),
                     )])),
                     ..Default::default()
                 }),
@@ -196,6 +228,12 @@ fn workload(
                     termination_grace_period_seconds: Some(60),
                     containers: vec![container],
                     volumes: Some(volumes),
+                    image_pull_secrets: placement.image_pull_secrets,
+                    node_selector: placement.node_selector,
+                    tolerations: placement.tolerations,
+                    affinity: placement.affinity,
+                    priority_class_name: placement.priority_class_name,
+                    topology_spread_constraints: placement.topology_spread_constraints,
                     ..Default::default()
                 }),
             },
@@ -206,15 +244,18 @@ fn workload(
 }
 
 fn container(
-    name: &str,
+    worker: Worker,
     pods: &PodInputs<'_>,
     args: Vec<String>,
     port: i32,
-    mut env: Vec<EnvVar>,
     resources: Option<&Resources>,
 ) -> Container {
-    env.push(plain_env("RUST_LOG", "info".into()));
-    for s in &pods.rendered.secret_env {
+    let name = match worker {
+        Worker::Producer => "producer",
+        Worker::Sink => "sink",
+    };
+    let mut env = vec![plain_env("RUST_LOG", "info".into())];
+    for s in pods.rendered.secret_env_of(worker) {
         env.push(EnvVar {
             name: s.var.to_owned(),
             value_from: Some(EnvVarSource {
@@ -241,7 +282,7 @@ fn container(
             ..Default::default()
         },
     ];
-    for (i, f) in pods.rendered.secret_files.iter().enumerate() {
+    for (i, f) in pods.rendered.secret_files_of(worker).enumerate() {
         let dir = f.path.parent().unwrap_or(f.path.as_path());
         mounts.push(VolumeMount {
             name: format!("secret-file-{i}"),
@@ -280,7 +321,7 @@ fn container(
         }]),
         liveness_probe: Some(probe("/healthz", 20)),
         readiness_probe: Some(probe("/readyz", 10)),
-        resources: Some(resource_requirements(resources)),
+        resources: Some(resource_requirements(worker, resources)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -296,20 +337,26 @@ fn container(
     }
 }
 
-/// Defaults sized from the worker benchmarks: a producer idles at a few MiB, a sink holds up to
-/// its buffered-bytes cap (256 MiB by default) plus the Parquet encoder's working set.
-fn resource_requirements(r: Option<&Resources>) -> ResourceRequirements {
+/// Defaults per worker, from the measurements in BENCHMARKS.md ("end to end": peak RSS at full
+/// speed, producer 124–159 MiB, sink 288–301 MiB; sink bench: cap + up to ~250 MiB) with
+/// headroom. The sink sizes its buffer cap to 40 % of its limit (`stockfeed_spec::sink::Memory`),
+/// so 1 GiB gives a 410 MiB cap and a peak near 660 MiB. The chart's README states these.
+fn resource_requirements(worker: Worker, r: Option<&Resources>) -> ResourceRequirements {
+    let (memory_request, memory_limit) = match worker {
+        Worker::Producer => ("192Mi", "512Mi"),
+        Worker::Sink => ("512Mi", "1Gi"),
+    };
     let r = r.cloned().unwrap_or_default();
     let q = |v: Option<String>, default: &str| Quantity(v.unwrap_or_else(|| default.into()));
     ResourceRequirements {
         requests: Some(BTreeMap::from([
             ("cpu".into(), q(r.cpu_request, "100m")),
-            ("memory".into(), q(r.memory_request.clone(), "256Mi")),
+            ("memory".into(), q(r.memory_request.clone(), memory_request)),
         ])),
         limits: Some(
             [
                 r.cpu_limit.map(|c| ("cpu".to_owned(), Quantity(c))),
-                Some(("memory".to_owned(), q(r.memory_limit, "512Mi"))),
+                Some(("memory".to_owned(), q(r.memory_limit, memory_limit))),
             ]
             .into_iter()
             .flatten()
@@ -337,6 +384,139 @@ mod tests {
     use crate::build::{OperatorDefaults, build};
     use crate::crd::StockFeed;
 
+    fn stored(name: &str, yaml: &str) -> StockFeed {
+        let mut feed = StockFeed::new(name, serde_yaml::from_str(yaml).unwrap());
+        feed.metadata = ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            uid: Some("u-1".into()),
+            ..Default::default()
+        };
+        feed
+    }
+
+    fn children_of(feed: &StockFeed, defaults: &OperatorDefaults) -> crate::build::Children {
+        let rendered = render(feed.spec_feed(), &RenderContext::default()).unwrap();
+        build(feed, &rendered, defaults, &Default::default()).unwrap()
+    }
+
+    fn env_names(d: &k8s_openapi::api::apps::v1::Deployment) -> Vec<String> {
+        d.spec.template.spec.as_ref().unwrap().containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.clone())
+            .collect()
+    }
+
+    /// A producer pod holds no lake keys, a sink pod no provider token; both hold Kafka's.
+    #[test]
+    fn each_container_gets_only_the_secrets_it_reads() {
+        let feed = stored(
+            "f",
+            "tickers: [AAPL]\nsource: {provider: finnhub, credentialsSecretRef: {name: fh}}\nkafka: {bootstrapServers: 'k:9093', topic: t, security: {protocol: SASL_SSL, saslMechanism: SCRAM-SHA-512, saslSecretRef: {name: ku}, caSecretRef: {name: ca}}}\nsink: {url: 's3://lake/raw/', s3: {credentialsSecretRef: {name: lake}}}\n",
+        );
+        let c = children_of(&feed, &OperatorDefaults::default());
+        let producer = env_names(&c.producers[0]);
+        let sink = env_names(&c.sink);
+        assert!(
+            producer.contains(&"STOCKFEED_SOURCE_TOKEN".to_owned()),
+            "{producer:?}"
+        );
+        assert!(
+            !producer.iter().any(|e| e.starts_with("STOCKFEED_S3_")),
+            "{producer:?}"
+        );
+        assert!(
+            sink.contains(&"STOCKFEED_S3_ACCESS_KEY_ID".to_owned()),
+            "{sink:?}"
+        );
+        assert!(
+            !sink.contains(&"STOCKFEED_SOURCE_TOKEN".to_owned()),
+            "{sink:?}"
+        );
+        for env in [&producer, &sink] {
+            assert!(
+                env.contains(&"STOCKFEED_KAFKA_PASSWORD".to_owned()),
+                "{env:?}"
+            );
+        }
+    }
+
+    /// A shard's pod depends on its own tickers, not on the shard count: a count change rolls
+    /// exactly the shards whose tickers moved (with balanced shards that is usually most of
+    /// them; here, 5 tickers from 2 to 3 shards, one shard keeps its tickers) and never the
+    /// sink.
+    #[test]
+    fn a_shard_count_change_rolls_only_the_shards_whose_tickers_moved() {
+        let with = |tickers: &str, n: u32| {
+            stored(
+                "f",
+                &format!(
+                    "tickers: {tickers}\nsource: {{provider: synthetic}}\nkafka: {{bootstrapServers: 'k:9092', topic: t}}\nsink: {{url: 's3://lake/raw/'}}\nworkers: {{producer: {{replicas: {n}}}}}\n"
+                ),
+            )
+        };
+        let file = |c: &crate::build::Children, i: usize| {
+            c.config_map.data.as_ref().unwrap()[&format!("producer-{i}.yaml")].clone()
+        };
+        let mut kept = 0;
+        for tickers in [
+            "[AAPL, MSFT, NVDA, IBM, ORCL]",
+            "[AAPL, MSFT, NVDA, IBM, ORCL, AMD, INTC, CSCO]",
+        ] {
+            for n in 1..5 {
+                let before = children_of(&with(tickers, n), &OperatorDefaults::default());
+                let after = children_of(&with(tickers, n + 1), &OperatorDefaults::default());
+                for i in 0..n as usize {
+                    let same_tickers = file(&before, i) == file(&after, i);
+                    let same_pod =
+                        before.producers[i].spec.template == after.producers[i].spec.template;
+                    assert_eq!(
+                        same_tickers,
+                        same_pod,
+                        "{tickers}, shard {i} of {n} -> {}",
+                        n + 1
+                    );
+                    kept += usize::from(same_pod);
+                }
+                assert_eq!(before.sink.spec.template, after.sink.spec.template);
+            }
+        }
+        assert!(
+            kept > 0,
+            "no shard kept its tickers: the test shows nothing"
+        );
+    }
+
+    /// A StockFeed's placement replaces the operator's default per field, never merges inside one.
+    #[test]
+    fn placement_takes_each_field_from_the_spec_else_from_the_defaults() {
+        let feed = stored(
+            "f",
+            "tickers: [AAPL]\nsource: {provider: synthetic}\nkafka: {bootstrapServers: 'k:9092', topic: t}\nsink: {url: 's3://lake/raw/'}\nworkers: {placement: {nodeSelector: {pool: feeds}, tolerations: []}}\n",
+        );
+        let defaults = OperatorDefaults {
+            placement: serde_json::from_value(serde_json::json!({
+                "nodeSelector": {"pool": "general"},
+                "tolerations": [{"key": "dedicated", "operator": "Exists"}],
+                "priorityClassName": "stockfeed",
+                "imagePullSecrets": [{"name": "registry"}],
+            }))
+            .unwrap(),
+            ..OperatorDefaults::default()
+        };
+        let c = children_of(&feed, &defaults);
+        for d in c.producers.iter().chain(std::iter::once(&c.sink)) {
+            let pod = d.spec.template.spec.as_ref().unwrap();
+            assert_eq!(pod.node_selector.as_ref().unwrap()["pool"], "feeds");
+            assert_eq!(pod.tolerations.as_deref(), Some(&[][..]));
+            assert_eq!(pod.priority_class_name.as_deref(), Some("stockfeed"));
+            assert_eq!(pod.image_pull_secrets.as_ref().unwrap()[0].name, "registry");
+            assert_eq!(pod.affinity, None);
+        }
+    }
+
     const TLS_FEED: &str = "tickers: [AAPL]\nsource: {provider: synthetic}\nkafka: {bootstrapServers: 'k:9093', topic: t, security: {protocol: SSL, caSecretRef: {name: kafka-ca, key: ca.pem}}}\nsink: {url: 's3://lake/raw/'}\n";
 
     /// The Kafka CA reaches the container as a Secret volume of its own: never through subPath
@@ -351,7 +531,13 @@ mod tests {
             ..Default::default()
         };
         let rendered = render(feed.spec_feed(), &RenderContext::default()).unwrap();
-        let children = build(&feed, &rendered, &OperatorDefaults::default()).unwrap();
+        let children = build(
+            &feed,
+            &rendered,
+            &OperatorDefaults::default(),
+            &Default::default(),
+        )
+        .unwrap();
         let pod = children.sink.spec.template.spec.unwrap();
         let container = &pod.containers[0];
         let mounts = container.volume_mounts.as_ref().unwrap();

@@ -13,7 +13,10 @@ pub mod service_account;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use kube::{Resource, ResourceExt};
+use std::collections::BTreeMap;
+
 use stockfeed_spec::Rendered;
+use stockfeed_spec::feed::PodPlacement;
 
 use crate::crd::StockFeed;
 
@@ -23,6 +26,8 @@ pub struct OperatorDefaults {
     /// Worker image when the StockFeed names none.
     pub worker_image: String,
     pub image_pull_policy: String,
+    /// Scheduling of worker pods for fields a StockFeed leaves out (chart `workerPlacement`).
+    pub placement: PodPlacement,
 }
 
 impl Default for OperatorDefaults {
@@ -30,9 +35,15 @@ impl Default for OperatorDefaults {
         OperatorDefaults {
             worker_image: "ghcr.io/stockfeed/stockfeed-worker:latest".into(),
             image_pull_policy: "IfNotPresent".into(),
+            placement: PodPlacement::default(),
         }
     }
 }
+
+/// `resourceVersion` of each referenced Secret, by name. A pod template carries a hash of the
+/// versions of the Secrets its container reads, so rotating a Secret restarts exactly the pods
+/// that read it (environment variables are read once, at start).
+pub type SecretVersions = BTreeMap<String, String>;
 
 /// Every object the operator keeps in the StockFeed's namespace.
 #[derive(Debug, Clone)]
@@ -45,7 +56,8 @@ pub struct Children {
     pub producers: Vec<Deployment>,
     pub sink: Deployment,
     pub metrics_service: Service,
-    /// Hash of the rendered configuration, also on the pod templates.
+    /// Hash of everything the workers read (files, Secret references and versions): one value
+    /// for the status. Each pod template carries its own role's hash.
     pub config_hash: String,
 }
 
@@ -55,6 +67,8 @@ pub enum BuildError {
     NotStored,
     #[error("cannot render the worker configuration as YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
+    #[error("cannot write the file of a producer shard: {0}")]
+    Shard(#[from] stockfeed_spec::render::ShardFileError),
 }
 
 /// Builds every child of `feed` from its rendered worker configuration.
@@ -62,6 +76,7 @@ pub fn build(
     feed: &StockFeed,
     rendered: &Rendered,
     defaults: &OperatorDefaults,
+    secret_versions: &SecretVersions,
 ) -> Result<Children, BuildError> {
     let owner = feed
         .controller_owner_ref(&())
@@ -73,9 +88,9 @@ pub fn build(
         namespace: &namespace,
         owner,
     };
-    let config_map = configmap::build(&ctx, rendered)?;
-    let config_hash = configmap::hash(&config_map, rendered);
     let spec = feed.spec_feed();
+    let shards = u32::try_from(spec.workers.producer.replicas.max(1)).unwrap_or(1);
+    let config_map = configmap::build(&ctx, rendered, shards)?;
     let service_account = match &spec.workers.service_account_name {
         Some(_) => None,
         None => Some(service_account::build(&ctx, &spec.workers)),
@@ -90,13 +105,20 @@ pub fn build(
         rendered,
         defaults,
         service_account: &sa_name,
-        config_hash: &config_hash,
+        config_map: &config_map,
+        secret_versions,
     };
-    let producers = (0..spec.workers.producer.replicas)
+    let producers: Vec<Deployment> = (0..shards)
         .map(|shard| deployment::producer(&ctx, &pods, shard))
         .collect();
     let sink = deployment::sink(&ctx, &pods);
     let metrics_service = service::build(&ctx);
+    let config_hash = configmap::combined_hash(
+        producers
+            .iter()
+            .chain(std::iter::once(&sink))
+            .filter_map(deployment::config_hash_of),
+    );
     Ok(Children {
         config_map,
         service_account,
@@ -138,7 +160,7 @@ pub mod names {
     pub fn service_account(feed: &str) -> String {
         format!("{feed}-workers")
     }
-    pub fn producer(feed: &str, shard: i32) -> String {
+    pub fn producer(feed: &str, shard: u32) -> String {
         format!("{feed}-producer-{shard}")
     }
     pub fn sink(feed: &str) -> String {

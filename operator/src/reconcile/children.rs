@@ -15,25 +15,61 @@ use crate::build::labels::{self, Component};
 pub const FIELD_MANAGER: &str = "stockfeed-operator";
 
 /// What the API server holds after the apply (the Deployments carry their current status).
+/// A role whose Deployments were held back holds what exists of them, if anything.
 pub struct Applied {
     pub producers: Vec<Deployment>,
-    pub sink: Deployment,
+    pub sink: Option<Deployment>,
+}
+
+/// Which workers' Deployments to apply. A worker whose Secrets are incomplete is held back:
+/// its pods would only sit in CreateContainerConfigError, and pods already running keep
+/// running unchanged until the Secret is fixed.
+#[derive(Debug, Clone, Copy)]
+pub struct Apply {
+    pub producers: bool,
+    pub sink: bool,
 }
 
 /// Applies in dependency order: identity and configuration first, so a pod never starts
 /// against a ConfigMap or ServiceAccount that is not there yet.
 #[tracing::instrument(skip_all, fields(namespace = ns))]
-pub async fn apply(client: &Client, ns: &str, children: &Children) -> Result<Applied, Error> {
+pub async fn apply(
+    client: &Client,
+    ns: &str,
+    children: &Children,
+    which: Apply,
+) -> Result<Applied, Error> {
     if let Some(sa) = &children.service_account {
         ssa(client, ns, sa, "ServiceAccount").await?;
     }
     ssa(client, ns, &children.config_map, "ConfigMap").await?;
     ssa(client, ns, &children.metrics_service, "Service").await?;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let existing = |name: String| {
+        let api = api.clone();
+        async move {
+            api.get_opt(&name)
+                .await
+                .map_err(|source| Error::ApplyChild {
+                    kind: "Deployment",
+                    name,
+                    source,
+                })
+        }
+    };
     let mut producers = Vec::new();
     for d in &children.producers {
-        producers.push(ssa(client, ns, d, "Deployment").await?);
+        if which.producers {
+            producers.push(ssa(client, ns, d, "Deployment").await?);
+        } else if let Some(d) = existing(d.name_any()).await? {
+            producers.push(d);
+        }
     }
-    let sink = ssa(client, ns, &children.sink, "Deployment").await?;
+    let sink = if which.sink {
+        Some(ssa(client, ns, &children.sink, "Deployment").await?)
+    } else {
+        existing(children.sink.name_any()).await?
+    };
     Ok(Applied { producers, sink })
 }
 

@@ -7,13 +7,18 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use stockfeed_spec::{RenderContext, render};
+use stockfeed_spec::render::Worker;
+use stockfeed_spec::{FieldError, InvalidSpec, RenderContext, render};
 
 use super::error::Error;
-use super::{Context, catalog, children, secrets, topic};
+use super::{Context, catalog, children, pods, secrets, topic};
+use crate::build::labels::Component;
 use crate::build::{self, names};
 use crate::conditions::{self, Observed};
 use crate::crd::{ReplicaCounts, StockFeed, StockFeedStatus};
+
+/// How soon a healthy StockFeed that reads Secrets is reconciled again (see the end of `apply`).
+const SECRET_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error> {
     let ns = feed.namespace().unwrap_or_default();
@@ -32,7 +37,7 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
         sink_group_id: Some(names::sink_group(&ns, &name)),
         ..RenderContext::default()
     };
-    let rendered = match render(spec, &render_ctx) {
+    let rendered = match render(spec, &render_ctx).and_then(|r| in_a_pod(spec).map(|()| r)) {
         Ok(r) => r,
         Err(invalid) => {
             let c = Observed::failed(conditions::READY, "InvalidSpec", invalid.to_string());
@@ -44,7 +49,7 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
     };
 
     // 2. Secrets, 3. topics.
-    let missing = secrets::missing(&ctx.client, &ns, &rendered).await?;
+    let secrets = secrets::check(&ctx.client, &ns, &rendered).await?;
     let topic = topic::ensure(spec, ctx.settings.kafka_timeout).await;
     if topic.created {
         publish(
@@ -60,9 +65,18 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
     status.topic = topic.status.clone().or(old.topic.clone());
 
     // 4. Children.
-    let built = build::build(feed, &rendered, &ctx.settings.defaults)?;
-    let applied = children::apply(&ctx.client, &ns, &built).await?;
-    for gone in children::delete_orphans(&ctx.client, &ns, &name, &built).await? {
+    let built = build::build(feed, &rendered, &ctx.settings.defaults, &secrets.versions)?;
+    let which = children::Apply {
+        producers: secrets.gaps_of(Worker::Producer).is_empty(),
+        sink: secrets.gaps_of(Worker::Sink).is_empty(),
+    };
+    let applied = children::apply(&ctx.client, &ns, &built, which).await?;
+    let orphans = if which.producers {
+        children::delete_orphans(&ctx.client, &ns, &name, &built).await?
+    } else {
+        Vec::new()
+    };
+    for gone in orphans {
         publish(
             ctx,
             feed,
@@ -104,18 +118,23 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
     }
     status.crawler = catalog.crawler.clone();
 
-    // 6. Conditions.
+    // 6. Conditions, from the Deployments and what the kubelet says about their pods.
+    let producer_pods = pods::list(&ctx.client, &ns, &name, Component::Producer).await?;
+    let sink_pods = pods::list(&ctx.client, &ns, &name, Component::Sink).await?;
+    let sink_deployments: Vec<Deployment> = applied.sink.into_iter().collect();
     let (producer, producer_counts) = availability(
         conditions::PRODUCER_AVAILABLE,
         &applied.producers,
         spec.suspend,
-        &missing,
+        &secrets.gaps_of(Worker::Producer),
+        pods::deployment_problem(&applied.producers).or_else(|| pods::problem(&producer_pods)),
     );
     let (sink, sink_counts) = availability(
         conditions::SINK_AVAILABLE,
-        std::slice::from_ref(&applied.sink),
+        &sink_deployments,
         spec.suspend,
-        &missing,
+        &secrets.gaps_of(Worker::Sink),
+        pods::deployment_problem(&sink_deployments).or_else(|| pods::problem(&sink_pods)),
     );
     status.producer_replicas = producer_counts;
     status.sink_replicas = sink_counts;
@@ -136,7 +155,14 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
         Ok(Action::requeue(ctx.backoff.failed(&uid)))
     } else {
         ctx.backoff.succeeded(&uid);
-        Ok(Action::requeue(ctx.settings.resync))
+        // Secrets are not watched (that would need `list` on every Secret): a StockFeed that
+        // reads some is looked at again within a minute, so a rotation rolls its pods soon.
+        let uses_secrets = !rendered.secret_env.is_empty() || !rendered.secret_files.is_empty();
+        Ok(Action::requeue(if uses_secrets {
+            ctx.settings.resync.min(SECRET_RECHECK)
+        } else {
+            ctx.settings.resync
+        }))
     }
 }
 
@@ -159,12 +185,27 @@ pub async fn cleanup(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Err
     Ok(Action::await_change())
 }
 
-/// Condition and counts for a set of Deployments of one role.
+/// Limits of running in a pod that `stockfeed run` does not have: the root filesystem is
+/// read-only and lost with the pod, so a `file://` lake has nowhere to go.
+fn in_a_pod(spec: &stockfeed_spec::FeedSpec) -> Result<(), InvalidSpec> {
+    if spec.sink.url.starts_with("file://") {
+        return Err(InvalidSpec(vec![FieldError::new(
+            "spec.sink.url",
+            "a file:// sink cannot run in a pod: its root filesystem is read-only and would be lost with the pod; use an s3:// URL (file:// is for `stockfeed run`)",
+        )]));
+    }
+    Ok(())
+}
+
+/// Condition and counts for a set of Deployments of one role. In order: suspended; held back
+/// for a Secret; a pod the kubelet cannot start or keeps restarting (even while an older pod
+/// still serves: the rollout is stuck); available; else progressing.
 fn availability(
     type_: &'static str,
     deployments: &[Deployment],
     suspended: bool,
-    missing_secrets: &[String],
+    secret_gaps: &[&secrets::Gap],
+    problem: Option<pods::Problem>,
 ) -> (Observed, ReplicaCounts) {
     let desired: i32 = deployments.iter().filter_map(|d| d.spec.replicas).sum();
     let available: i32 = deployments
@@ -183,15 +224,23 @@ fn availability(
             "Suspended",
             format!("spec.suspend is true; the {role} is scaled to zero"),
         )
-    } else if !missing_secrets.is_empty() {
+    } else if !secret_gaps.is_empty() {
+        let reason = if secret_gaps.iter().all(|g| g.key.is_none()) {
+            "SecretMissing"
+        } else {
+            "SecretKeyMissing"
+        };
+        let gaps: Vec<String> = secret_gaps.iter().map(|g| g.to_string()).collect();
         Observed::failed(
             type_,
-            "SecretMissing",
+            reason,
             format!(
-                "Secret {} not found in the StockFeed's namespace; create it (kubectl create secret generic ...) and the pods will start",
-                missing_secrets.join(", ")
+                "{} in the StockFeed's namespace; the {role} pods are not created or changed until it is fixed",
+                gaps.join("; ")
             ),
         )
+    } else if let Some(p) = problem {
+        Observed::failed(type_, &p.reason, p.message)
     } else if desired > 0 && available >= desired {
         Observed::ok(
             type_,

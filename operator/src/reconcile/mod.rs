@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod children;
 pub mod error;
 pub mod feed;
+pub mod pods;
 pub mod secrets;
 pub mod topic;
 
@@ -23,10 +24,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tracing::Instrument;
@@ -133,7 +135,17 @@ pub async fn run(
         .owns(api::<Deployment>(&client, ns), owned.clone())
         .owns(api::<ConfigMap>(&client, ns), owned.clone())
         .owns(api::<ServiceAccount>(&client, ns), owned.clone())
-        .owns(api::<Service>(&client, ns), owned)
+        .owns(api::<Service>(&client, ns), owned.clone())
+        // Pods belong to ReplicaSets, not to the StockFeed: found by the instance label, so a
+        // container that cannot start shows on the StockFeed as soon as the kubelet says so.
+        .watches(api::<Pod>(&client, ns), owned, |pod: Pod| {
+            let ns = pod.namespace();
+            pod.labels()
+                .get(labels::INSTANCE)
+                .cloned()
+                .zip(ns)
+                .map(|(name, ns)| ObjectRef::<StockFeed>::new(&name).within(&ns))
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {

@@ -231,6 +231,7 @@ pub fn reconcile_grants() -> std::collections::BTreeSet<Grant> {
                 &["list", "watch", "create", "patch"],
             ),
             ("", &["secrets"], &["get"]),
+            ("", &["pods"], &["list", "watch"]),
             ("events.k8s.io", &["events"], &["create", "patch"]),
         ],
         "*",
