@@ -5,6 +5,12 @@
 #   hack/kafka.sh start    format storage on first start, start, wait for a metadata request
 #   hack/kafka.sh stop     stop the broker this script started
 #   hack/kafka.sh status   exit 0 when our broker answers metadata requests
+#   hack/kafka.sh topic NAME PARTITIONS   create a topic unless it exists (as a cluster's own
+#                          tooling would, for feeds on TLS clusters whose topics the operator
+#                          does not manage)
+#
+# Two client listeners: PLAINTEXT on $KAFKA_PORT and SSL on $KAFKA_TLS_PORT, whose server
+# certificate (for $SERVICE_HOST) is signed by a CA made here, $RUN_DIR/kafka/tls/ca.pem.
 #
 # The jars (kafka_2.13, kafka-tools and their runtime dependencies) come from Maven Central
 # through Maven, so no download outside a package registry is needed.
@@ -48,18 +54,47 @@ java_cp() {
   echo "$KAFKA_LIBS/*"
 }
 
+TLS_DIR="$STATE/tls"
+
+# A throwaway CA and a server certificate for $SERVICE_HOST, made once per run directory.
+# Kafka reads PEM directly (ssl.keystore.type=PEM): an unencrypted PKCS#8 key, then the chain.
+make_tls() {
+  [ -f "$TLS_DIR/keystore.pem" ] && [ "$(cat "$TLS_DIR/host" 2>/dev/null)" = "$SERVICE_HOST" ] && return 0
+  command -v openssl >/dev/null || die "kafka: openssl is missing; it makes the TLS listener's certificate (apt-get install openssl)"
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  (
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 30 \
+      -subj "/CN=stockfeed test CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=$SERVICE_HOST" 2>/dev/null
+    printf 'subjectAltName=IP:%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+      "$SERVICE_HOST" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.crt \
+      -days 30 -extfile server.ext 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in server.key -out server.p8
+    cat server.p8 server.crt >keystore.pem
+    chmod 600 ca.key server.key server.p8 keystore.pem
+  ) || die "kafka: making the TLS certificates in $TLS_DIR failed"
+  echo "$SERVICE_HOST" >"$TLS_DIR/host"
+}
+
 write_config() {
   mkdir -p "$STATE/data"
+  make_tls
   cat >"$STATE/server.properties" <<CONF
 # Written by hack/kafka.sh; edits are lost on the next start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$SERVICE_HOST:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$SERVICE_HOST:$KAFKA_PORT
+listeners=PLAINTEXT://$SERVICE_HOST:$KAFKA_PORT,SSL://$SERVICE_HOST:$KAFKA_TLS_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$SERVICE_HOST:$KAFKA_PORT,SSL://$SERVICE_HOST:$KAFKA_TLS_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$TLS_DIR/keystore.pem
+listener.name.ssl.ssl.client.auth=none
 log.dirs=$STATE/data
 # Code must create its topics (the operator does in production): auto-creation hides bugs.
 auto.create.topics.enable=false
@@ -109,6 +144,7 @@ start() {
   fetch
   require_free_port kafka "$KAFKA_PORT" STOCKFEED_KAFKA_PORT
   require_free_port "kafka controller" "$KAFKA_CONTROLLER_PORT" STOCKFEED_KAFKA_CONTROLLER_PORT
+  require_free_port "kafka TLS" "$KAFKA_TLS_PORT" STOCKFEED_KAFKA_TLS_PORT
   write_config
   if [ ! -f "$STATE/data/meta.properties" ]; then
     local cluster_id
@@ -142,5 +178,11 @@ case "${1:-}" in
   stop) stop_ours kafka "$MARKER" 60 ;;
   status) status ;;
   classpath) fetch; java_cp ;;
-  *) die "usage: hack/kafka.sh fetch|start|stop|status|classpath" ;;
+  topic)
+    [ $# = 3 ] || die "usage: hack/kafka.sh topic NAME PARTITIONS"
+    java -cp "$(java_cp)" org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+      --command-config "$STATE/client.properties" --create --if-not-exists --topic "$2" \
+      --partitions "$3" --replication-factor 1 >/dev/null
+    ;;
+  *) die "usage: hack/kafka.sh fetch|start|stop|status|classpath|topic NAME PARTITIONS" ;;
 esac

@@ -17,6 +17,8 @@ RUN_DIR="${STOCKFEED_RUN_DIR:-$REPO_DIR/.run}"
 # Ports are unusual on purpose, to stay clear of anything a developer already runs.
 KAFKA_PORT="${STOCKFEED_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${STOCKFEED_KAFKA_CONTROLLER_PORT:-19093}"
+# Kafka's TLS listener (server certificate from the harness's own CA, hack/kafka.sh).
+KAFKA_TLS_PORT="${STOCKFEED_KAFKA_TLS_PORT:-19094}"
 S3_PORT="${STOCKFEED_S3_PORT:-19000}"
 MOTO_PORT="${STOCKFEED_MOTO_PORT:-19050}"
 KUBE_API_PORT="${STOCKFEED_KUBE_API_PORT:-19443}"

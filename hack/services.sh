@@ -26,6 +26,9 @@ case "${1:-}" in
   env)
     # For `eval "$(hack/services.sh env)"`: the variables the tests read.
     echo "export STOCKFEED_TEST_KAFKA=$SERVICE_HOST:$KAFKA_PORT"
+    # The TLS listener and the CA that signed its certificate (made by hack/kafka.sh start).
+    echo "export STOCKFEED_TEST_KAFKA_TLS=$SERVICE_HOST:$KAFKA_TLS_PORT"
+    echo "export STOCKFEED_TEST_KAFKA_CA=$RUN_DIR/kafka/tls/ca.pem"
     echo "export STOCKFEED_TEST_S3=http://$SERVICE_HOST:$S3_PORT"
     echo "export STOCKFEED_TEST_MOTO=http://$SERVICE_HOST:$MOTO_PORT"
     echo "export STOCKFEED_S3_ACCESS_KEY=$S3_ACCESS_KEY"

@@ -42,14 +42,18 @@ pub enum AdminError {
     #[error("cannot create a Kafka admin client: {0}")]
     Client(#[source] KafkaError),
     #[error(
-        "Kafka at {servers} did not answer within {timeout:?} ({source}); check bootstrapServers \
-         and that the brokers are reachable from here"
+        "Kafka at {servers} did not answer within {timeout:?} ({source}{}); check \
+         bootstrapServers, that the brokers are reachable from here, and the security settings",
+        last_client_error.as_deref().map(|e| format!("; the client last reported: {e}")).unwrap_or_default()
     )]
     Unreachable {
         servers: String,
         timeout: Duration,
         #[source]
         source: KafkaError,
+        /// What librdkafka last reported on its connections (a refused TLS handshake, a failed
+        /// SASL login, a DNS error): the request's own error is only "transport failure".
+        last_client_error: Option<String>,
     },
     #[error("creating topic {topic} failed: {code}: {message}")]
     Create {
@@ -65,11 +69,33 @@ pub enum AdminError {
     },
 }
 
+/// Keeps the last connection error librdkafka reports, for [`AdminError::Unreachable`].
+#[derive(Default)]
+struct LastError(std::sync::Mutex<Option<String>>);
+
+impl rdkafka::ClientContext for LastError {
+    /// librdkafka says why a connection failed (TLS handshake, SASL, DNS) only in its log, at
+    /// level error; a consumer's error events carry just a code.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        if matches!(level, L::Emerg | L::Alert | L::Critical | L::Error) {
+            tracing::warn!(facility = fac, "librdkafka: {message}");
+            if let Ok(mut last) = self.0.lock() {
+                *last = Some(message.to_owned());
+            }
+        } else {
+            tracing::debug!(facility = fac, "librdkafka: {message}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LastError {}
+
 /// Admin operations against one cluster.
 pub struct TopicAdmin {
     admin: AdminClient<DefaultClientContext>,
     /// Metadata requests block; this client is shared with a blocking thread for them.
-    metadata_client: Arc<BaseConsumer>,
+    metadata_client: Arc<BaseConsumer<LastError>>,
     servers: String,
     timeout: Duration,
 }
@@ -82,7 +108,11 @@ impl TopicAdmin {
         let mut config = base.clone();
         config.set("socket.timeout.ms", timeout.as_millis().to_string());
         let admin = config.create().map_err(AdminError::Client)?;
-        let metadata_client = Arc::new(config.create().map_err(AdminError::Client)?);
+        let metadata_client = Arc::new(
+            config
+                .create_with_context(LastError::default())
+                .map_err(AdminError::Client)?,
+        );
         Ok(TopicAdmin {
             admin,
             metadata_client,
@@ -222,10 +252,26 @@ impl TopicAdmin {
     }
 
     fn unreachable(&self, source: KafkaError) -> AdminError {
+        // Log events wait in the client's queue until it is polled; this client consumes
+        // nothing, so polling only serves them (into `LastError`). Bounded: each poll returns
+        // early on an error event, and a broken cluster keeps making them.
+        for _ in 0..64 {
+            if self.metadata_client.poll(Duration::ZERO).is_none() {
+                break;
+            }
+        }
+        let last_client_error = self
+            .metadata_client
+            .context()
+            .0
+            .lock()
+            .ok()
+            .and_then(|l| l.clone());
         AdminError::Unreachable {
             servers: self.servers.clone(),
             timeout: self.timeout,
             source,
+            last_client_error,
         }
     }
 }
