@@ -50,10 +50,10 @@ pub enum AdminError {
         servers: String,
         timeout: Duration,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
         /// What librdkafka last reported on its connections (a refused TLS handshake, a failed
         /// SASL login, a DNS error): the request's own error is only "transport failure".
-        last_client_error: Option<String>,
+        last_client_error: Option<Box<str>>,
     },
     #[error("creating topic {topic} failed: {code}: {message}")]
     Create {
@@ -266,11 +266,11 @@ impl TopicAdmin {
             .0
             .lock()
             .ok()
-            .and_then(|l| l.clone());
+            .and_then(|l| l.as_deref().map(Box::from));
         AdminError::Unreachable {
             servers: self.servers.clone(),
             timeout: self.timeout,
-            source,
+            source: Box::new(source),
             last_client_error,
         }
     }
