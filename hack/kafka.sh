@@ -5,6 +5,7 @@
 #   hack/kafka.sh start    format storage on first start, start, wait for a metadata request
 #   hack/kafka.sh stop     stop the broker this script started
 #   hack/kafka.sh status   exit 0 when our broker answers metadata requests
+#   hack/kafka.sh count TOPIC   committed records in TOPIC (read_committed)
 #   hack/kafka.sh topic NAME PARTITIONS   create a topic unless it exists (as a cluster's own
 #                          tooling would, for feeds on TLS clusters whose topics the operator
 #                          does not manage)
@@ -184,5 +185,14 @@ case "${1:-}" in
       --command-config "$STATE/client.properties" --create --if-not-exists --topic "$2" \
       --partitions "$3" --replication-factor 1 >/dev/null
     ;;
-  *) die "usage: hack/kafka.sh fetch|start|stop|status|classpath|topic NAME PARTITIONS" ;;
+  count)
+    # Committed records in a topic (transaction markers and aborted records are not counted):
+    # what a read_committed consumer such as the sink sees.
+    [ $# = 2 ] || die "usage: hack/kafka.sh count TOPIC"
+    java -cp "$(java_cp)" org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+      --consumer.config "$STATE/client.properties" --topic "$2" --from-beginning \
+      --isolation-level read_committed --timeout-ms 15000 \
+      --property print.offset=true --property print.value=false 2>/dev/null | grep -c '^Offset:' || true
+    ;;
+  *) die "usage: hack/kafka.sh fetch|start|stop|status|classpath|topic NAME PARTITIONS|count TOPIC" ;;
 esac

@@ -74,7 +74,7 @@ fn valid_manifests_are_accepted() {
             "local",
             set(
                 "sink",
-                "{url: 'file:///var/lib/lake/', format: jsonl, gzip: true, partitionBy: [dt, symbol]}",
+                "{url: 's3://market-lake/jsonl/', format: jsonl, gzip: true, partitionBy: [dt, symbol]}",
             ),
         ),
         manifest(
@@ -205,6 +205,14 @@ fn invalid_manifests_are_refused_by_the_api_server() {
             "unknown field",
             Box::new(set("surprise", "1")),
             ".spec.surprise: field not declared in schema",
+        ),
+        (
+            "topic deletion on a TLS cluster",
+            Box::new(set(
+                "kafka",
+                "{bootstrapServers: 'k:9093', topic: t, deletionPolicy: Delete, security: {protocol: SSL}}",
+            )),
+            "kafka.deletionPolicy Delete needs a cluster whose topics the operator manages",
         ),
         (
             "tolerations that are not a list",

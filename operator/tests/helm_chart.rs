@@ -157,8 +157,13 @@ fn default_values_render_a_hardened_operator_with_cluster_wide_least_privilege()
                 "secrets: only get ({verb})"
             );
             assert!(
-                !group.contains("rbac") && resource != "namespaces" && resource != "pods",
+                !group.contains("rbac") && resource != "namespaces",
                 "{group}/{resource} granted"
+            );
+            // Pods are only read (their kubelet reasons go on the StockFeed), never made.
+            assert!(
+                !(resource == "pods" && verb != "list" && verb != "watch"),
+                "pods: only list and watch ({verb})"
             );
         }
     }
@@ -226,6 +231,37 @@ fn namespaced_values_grant_nothing_cluster_wide() {
 }
 
 /// The worker pods exactly as the operator builds them, for checking the PodMonitor against.
+/// `workerPlacement` reaches the operator as the JSON of a `spec.workers.placement`, with the
+/// empty defaults left out (so they set nothing), and the operator's parser takes it.
+#[test]
+fn worker_placement_values_reach_the_operator_in_the_specs_shape() {
+    let c_default = template("sf", &["--namespace", "stockfeed-system"]);
+    assert_eq!(
+        env_value(operator_container(&c_default), "STOCKFEED_WORKER_PLACEMENT"),
+        None
+    );
+    let objects = template(
+        "sf",
+        &[
+            "--namespace",
+            "stockfeed-system",
+            "--set",
+            "workerPlacement.nodeSelector.pool=feeds",
+            "--set",
+            "workerPlacement.priorityClassName=stockfeed",
+        ],
+    );
+    let json = env_value(operator_container(&objects), "STOCKFEED_WORKER_PLACEMENT")
+        .expect("STOCKFEED_WORKER_PLACEMENT");
+    let placement: stockfeed_spec::feed::PodPlacement = serde_json::from_str(&json).unwrap();
+    assert_eq!(placement.node_selector.unwrap()["pool"], "feeds");
+    assert_eq!(placement.priority_class_name.as_deref(), Some("stockfeed"));
+    assert_eq!(
+        placement.tolerations, None,
+        "an empty default set tolerations: {json}"
+    );
+}
+
 fn built_worker_pods() -> Vec<k8s_openapi::api::apps::v1::Deployment> {
     let mut feed: stockfeed_operator::crd::StockFeed = serde_yaml::from_str(
         r#"

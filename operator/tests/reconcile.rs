@@ -443,6 +443,33 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
         );
     }
 
+    // Delete with kafka.deletionPolicy Delete: the finalizer also deletes both topics.
+    apply_as_user(
+        &ns,
+        &suspended.replace(
+            "replicationFactor: 1}",
+            "replicationFactor: 1, deletionPolicy: Delete}",
+        ),
+    );
+    eventually("deletionPolicy stored", WAIT, || async {
+        let f = feeds.get("prices").await.ok()?;
+        (f.spec_feed().kafka.deletion_policy == stockfeed_spec::feed::TopicDeletionPolicy::Delete)
+            .then_some(())
+    })
+    .await;
+    let admin = {
+        use stockfeed_kafka::Connect;
+        let c = stockfeed_kafka::KafkaConnection {
+            bootstrap_servers: kafka_bootstrap(),
+            security: stockfeed_kafka::Security::Plaintext,
+            client_id: None,
+        }
+        .client_config()
+        .unwrap();
+        stockfeed_kafka::admin::TopicAdmin::new(&c, Duration::from_secs(10)).unwrap()
+    };
+    assert!(admin.describe(&topic).await.unwrap().is_some());
+
     // Delete: the finalizer removes the crawler and tables; the garbage collector the children.
     feeds
         .delete("prices", &DeleteParams::default())
@@ -454,6 +481,12 @@ async fn lifecycle_children_update_scale_suspend_drift_delete() {
     .await;
     assert!(glue_tables(&db).is_empty(), "{:?}", glue_tables(&db));
     assert!(!glue_crawlers().contains(&crawler));
+    assert_eq!(admin.describe(&topic).await.unwrap(), None, "topic kept");
+    assert_eq!(
+        admin.describe(&format!("{topic}.dlq")).await.unwrap(),
+        None,
+        "dead-letter topic kept"
+    );
     eventually("children collected", WAIT, || async {
         deployment(&client, &ns, "prices-sink")
             .await

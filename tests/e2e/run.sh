@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # End to end on a real cluster: installs the Helm chart (the operator runs as a pod from its
 # image, under the chart's ServiceAccount and RBAC, leader election on), applies a StockFeed
-# with the synthetic source and waits until it is Ready (from what its Deployments report) and
-# Parquet objects appear under its sink prefix, checks every record id in the lake is unique,
+# with the synthetic source (named with the longest name the CRD allows) and waits until it is
+# Ready (from what its Deployments report) and Parquet objects appear under its sink prefix,
 # then deletes it and checks that the operator's children are gone while the data stays.
+# On the node target it also: runs a second feed over Kafka's TLS listener with the CA from a
+# Secret; shows that editing the tickers rolls only the producer, the flush settings only the
+# sink, and rotating the lake's Secret only the sink; force-deletes the sink pod and then the
+# producer pod mid-stream and checks the lake holds every committed record of the topic exactly
+# once; shows a missing image, a crash-looping container and a missing Secret key as failed
+# conditions with the kubelet's reason and an Event within a minute; and deletes the namespace.
 #
 # One suite, two clusters (STOCKFEED_E2E_TARGET):
 # - `node` (what `make test` runs): the harness's own cluster, already running in the test
@@ -104,6 +110,10 @@ else
 fi
 NS=stockfeed-e2e
 OPNS=stockfeed-system
+# The longest name the CRD allows (operator/src/crd.rs MAX_NAME_LEN): every child name and label
+# derived from it must still be valid.
+FEED=e2e-with-the-longest-name-a-stockfeed-may-have
+while [ ${#FEED} -lt 55 ]; do FEED="${FEED}x"; done
 t0=$SECONDS
 
 step() { echo "==> [$((SECONDS - t0))s] $*"; }
@@ -117,10 +127,10 @@ diagnostics() {
   echo "---- diagnostics ----"
   k get nodes -o wide || true
   k get all,stockfeeds,events -A || true
-  k -n "$NS" describe stockfeed e2e || true
+  k -n "$NS" describe stockfeeds || true
   k -n "$OPNS" logs deployment/stockfeed-operator --tail=100 || true
-  k -n "$NS" logs -l app.kubernetes.io/component=sink --tail=50 || true
-  k -n "$NS" logs -l app.kubernetes.io/component=producer --tail=50 || true
+  k -n "$NS" logs -l app.kubernetes.io/component=sink --tail=50 --prefix || true
+  k -n "$NS" logs -l app.kubernetes.io/component=producer --tail=50 --prefix || true
 }
 
 cleanup() {
@@ -134,7 +144,7 @@ cleanup() {
     kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
   else
     # The harness's cluster stays for the next suite; what this suite made goes: the feed's
-    # namespace first, while the operator is there to run the StockFeed's finalizer.
+    # namespace first, while the operator is there to run the StockFeeds' finalizer.
     k delete namespace "$NS" --timeout=120s >/dev/null 2>&1 || true
     "$HELM" uninstall stockfeed-operator --namespace "$OPNS" --wait --timeout 1m >/dev/null 2>&1 || true
     k delete namespace "$OPNS" --wait=false >/dev/null 2>&1 || true
@@ -234,7 +244,7 @@ step "StockFeed e2e"
 # services are the harness's own.
 sed -e "s|bootstrapServers: .*|bootstrapServers: $KAFKA_BOOTSTRAP|" -e "s|endpoint: .*|endpoint: $S3_ENDPOINT|" \
   -e "s|topic: e2e.ticks|topic: $TOPIC|" -e "s|url: s3://lake/raw/e2e/|url: s3://lake/$PREFIX|" \
-  tests/e2e/manifests/stockfeed.yaml >"$WORK/stockfeed.yaml"
+  -e "s|^  name: e2e\$|  name: $FEED|" tests/e2e/manifests/stockfeed.yaml >"$WORK/stockfeed.yaml"
 if [ "$TARGET" = node ]; then
   GLUE_DB="e2e_$run_id"
   printf '  catalog:\n    glue: {database: %s, region: us-east-1, endpoint: "%s"}\n' \
@@ -242,9 +252,58 @@ if [ "$TARGET" = node ]; then
 fi
 applied=$SECONDS
 k apply -f "$WORK/stockfeed.yaml"
-k -n "$NS" wait stockfeed/e2e --for=condition=Ready --timeout=300s
+
+if [ "$TARGET" = node ]; then
+  # A feed over Kafka's TLS listener, its CA in a Secret the StockFeed names. The operator does
+  # not manage topics on TLS clusters (TopicReady: NotManaged), so they are made here, as a
+  # cluster's own tooling would.
+  TLS_TOPIC="e2e-$run_id-tls.ticks"
+  TLS_PREFIX="raw/e2e-$run_id-tls/"
+  "$REPO/hack/kafka.sh" topic "$TLS_TOPIC" 1
+  "$REPO/hack/kafka.sh" topic "$TLS_TOPIC.dlq" 1
+  k -n "$NS" create secret generic kafka-ca --from-file=ca.crt="$STOCKFEED_TEST_KAFKA_CA"
+  cat >"$WORK/tls.yaml" <<YAML
+apiVersion: stockfeed.dev/v1alpha1
+kind: StockFeed
+metadata: {name: tls, namespace: $NS}
+spec:
+  tickers: [AMD, INTC]
+  source: {provider: synthetic, settings: {rate: 20, seed: 3}}
+  kafka:
+    bootstrapServers: $STOCKFEED_TEST_KAFKA_TLS
+    topic: $TLS_TOPIC
+    partitions: 1
+    replicationFactor: 1
+    security: {protocol: SSL, caSecretRef: {name: kafka-ca, key: ca.crt}}
+  sink:
+    url: s3://lake/$TLS_PREFIX
+    format: parquet
+    flush: {maxRecords: 1000, maxBytes: 8Mi, maxAge: 5s}
+    s3: {endpoint: "$S3_ENDPOINT", region: us-east-1, forcePathStyle: true, credentialsSecretRef: {name: lake-keys}}
+YAML
+  k apply -f "$WORK/tls.yaml"
+
+  # Three feeds that cannot run, each for its own reason; each must say so on its conditions
+  # with the kubelet's reason (or the Secret and key) and an Event, within a minute.
+  broken() {
+    printf 'apiVersion: stockfeed.dev/v1alpha1\nkind: StockFeed\nmetadata: {name: %s, namespace: %s}\nspec:\n  tickers: [AAPL]\n  source: %s\n  kafka: {bootstrapServers: "%s", topic: "e2e-%s-%s.ticks", partitions: 1, replicationFactor: 1}\n  sink: {url: "s3://lake/raw/e2e-%s-%s/", s3: {endpoint: "%s", region: us-east-1, forcePathStyle: true, credentialsSecretRef: {name: lake-keys}}}\n%s\n' \
+      "$1" "$NS" "$2" "$KAFKA_BOOTSTRAP" "$run_id" "$1" "$run_id" "$1" "$S3_ENDPOINT" "${3:-}"
+  }
+  {
+    broken no-image '{provider: synthetic}' '  workers: {image: "stockfeed.local/no-such-image:1"}'
+    echo ---
+    # The replay source's file is not in the image: the producer exits at start, again and again.
+    broken crash '{provider: replay, settings: {path: /no/such/ticks.csv}}'
+    echo ---
+    # lake-keys has accessKeyId and secretAccessKey, not the `token` Finnhub reads.
+    broken no-key '{provider: finnhub, credentialsSecretRef: {name: lake-keys}}'
+  } >"$WORK/broken.yaml"
+  broken_applied=$SECONDS
+  k apply -f "$WORK/broken.yaml"
+fi
+k -n "$NS" wait "stockfeed/$FEED" --for=condition=Ready --timeout=300s
 ready_s=$((SECONDS - applied))
-k -n "$NS" get stockfeed e2e
+k -n "$NS" get stockfeed "$FEED"
 
 # lake_objects: data objects under the sink prefix (the sink's own bookkeeping under
 # _stockfeed/ is not data).
@@ -264,11 +323,15 @@ lake_objects | head -n 5
 # Hive layout: {kind}/dt=YYYY-MM-DD/hour=HH/{topic}+{partition}+{offset}.parquet
 lake_objects | grep -Eq "^${PREFIX}(trade|quote|bar)/dt=[0-9]{4}-[0-9]{2}-[0-9]{2}/hour=[0-9]{2}/${TOPIC//./\\.}\\+[0-9]+\\+[0-9]{20}\\.parquet\$" \
   || fail "objects are not in the documented layout: $(lake_objects | head -n 3)"
-sink_pod="$(k -n "$NS" get pods -l app.kubernetes.io/instance=e2e,app.kubernetes.io/component=sink -o name | head -n1)"
+sink_pod="$(k -n "$NS" get pods -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/component=sink" -o name | head -n1)"
 written="$(k get --raw "/api/v1/namespaces/$NS/pods/${sink_pod#pod/}:9091/proxy/metrics" \
   | awk '/^stockfeed_sink_records_written_total/ {s += $2} END {printf "%d\n", s}')"
 [ "$written" -gt 0 ] || fail "the sink reports no records written"
 echo "sink: $written records written"
+# The sink sized its buffer from its container's memory limit (the default 1Gi: 40 % of it),
+# read from the cgroup the kubelet made.
+k -n "$NS" logs "$sink_pod" | grep "memory cap sized" | grep -q "429496720" \
+  || fail "the sink did not size its memory cap from its 1Gi limit: $(k -n "$NS" logs "$sink_pod" | grep -i "memory cap" | head -n 2)"
 
 if [ "$TARGET" = node ]; then
   step "Glue tables in $GLUE_DB (moto)"
@@ -276,7 +339,95 @@ if [ "$TARGET" = node ]; then
   echo "glue: $tables"
   [ -n "$tables" ] || fail "the operator declared no Glue table in $GLUE_DB"
 
-  step "every record id in the lake is unique"
+  # reason FEED TYPE: the reason of a condition.
+  reason() {
+    k -n "$NS" get stockfeed "$1" -o jsonpath="{.status.conditions[?(@.type==\"$2\")].reason}"
+  }
+  has_reason() { [ "$(reason "$1" "$2")" = "$3" ]; }
+  has_event() {
+    [ -n "$(k -n "$NS" get events --field-selector "involvedObject.name=$1,reason=$2,type=Warning" -o name)" ]
+  }
+  step "failures are visible: missing image, crash loop, missing Secret key"
+  for want in "no-image ProducerAvailable ErrImageNeverPull" "no-image SinkAvailable ErrImageNeverPull" \
+      "crash ProducerAvailable CrashLoopBackOff" "no-key ProducerAvailable SecretKeyMissing"; do
+    set -- $want
+    left=$((broken_applied + 60 - SECONDS))
+    [ "$left" -gt 0 ] || left=1
+    until_ok "$left" "$1: $2 with reason $3 within a minute of kubectl apply" has_reason "$1" "$2" "$3"
+    until_ok 10 "$1: a Warning Event $3" has_event "$1" "$3"
+    echo "$1: $2=False $3 after $((SECONDS - broken_applied))s: $(k -n "$NS" get stockfeed "$1" \
+      -o jsonpath="{.status.conditions[?(@.type==\"$2\")].message}")"
+  done
+  reason no-key ProducerAvailable >/dev/null
+  k -n "$NS" get stockfeed no-key -o jsonpath='{.status.conditions[?(@.type=="ProducerAvailable")].message}' \
+    | grep -q "Secret lake-keys has no key token" || fail "no-key: the condition does not name the Secret and key"
+  [ -z "$(k -n "$NS" get deployment no-key-producer-0 --ignore-not-found -o name)" ] \
+    || fail "no-key: a producer Deployment was made although its Secret key is missing"
+  k -n "$NS" delete stockfeed no-image crash no-key --wait=false >/dev/null
+
+  step "TLS: the feed on Kafka's SSL listener runs (CA from Secret kafka-ca)"
+  k -n "$NS" wait stockfeed/tls --for=condition=Ready --timeout=180s
+  tls_objects() { "${S3PY[@]}" list lake "$TLS_PREFIX" 2>/dev/null | grep '\.parquet$' | grep -v _stockfeed/ || true; }
+  tls_has_objects() { [ -n "$(tls_objects)" ]; }
+  until_ok 180 "Parquet objects under s3://lake/$TLS_PREFIX" tls_has_objects
+  echo "tls: $(tls_objects | wc -l) objects; TopicReady: $(reason tls TopicReady)"
+  k -n "$NS" delete stockfeed tls --wait=false >/dev/null
+
+  # uids COMPONENT: the uids of a role's pods.
+  uids() {
+    k -n "$NS" get pods -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/component=$1" \
+      -o jsonpath='{.items[*].metadata.uid}'
+  }
+  rolled() { local now; now="$(uids "$1")"; [ -n "$now" ] && [ "$now" != "$2" ]; }
+  settle() { k -n "$NS" rollout status "deployment/$1" --timeout=180s >/dev/null; }
+  step "edit the tickers: only the producer rolls"
+  p0="$(uids producer)" s0="$(uids sink)"
+  k -n "$NS" patch stockfeed "$FEED" --type=merge -p '{"spec":{"tickers":["AAPL","MSFT","NVDA","IBM","ORCL"]}}'
+  until_ok 90 "a new producer pod" rolled producer "$p0"
+  settle "$FEED-producer-0"
+  [ "$(uids sink)" = "$s0" ] || fail "the sink restarted for a ticker change"
+  step "edit the flush settings: only the sink rolls"
+  p0="$(uids producer)"
+  k -n "$NS" patch stockfeed "$FEED" --type=merge -p '{"spec":{"sink":{"flush":{"maxAge":"5s"}}}}'
+  until_ok 90 "a new sink pod" rolled sink "$s0"
+  settle "$FEED-sink"
+  [ "$(uids producer)" = "$p0" ] || fail "the producer restarted for a flush change"
+  step "rotate the lake's Secret: the sink (which reads it) restarts, the producer does not"
+  s0="$(uids sink)"
+  k -n "$NS" patch secret lake-keys --type=merge -p "{\"stringData\":{\"rotatedAt\":\"$(date +%s)\"}}"
+  rotated=$SECONDS
+  until_ok 150 "a new sink pod after the rotation" rolled sink "$s0"
+  echo "rotation: sink rolled $((SECONDS - rotated))s after the Secret changed"
+  settle "$FEED-sink"
+  [ "$(uids producer)" = "$p0" ] || fail "the producer restarted for a Secret it does not read"
+
+  step "force-delete the sink pod, then the producer pod, mid-stream"
+  ready_uids() {
+    k -n "$NS" get pods -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/component=$1" \
+      -o jsonpath='{range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.metadata.uid}{end}'
+  }
+  replaced() { local now; now="$(ready_uids "$1")"; [ -n "$now" ] && [ "$now" != "$2" ]; }
+  for role in sink producer; do
+    before="$(uids "$role")"
+    k -n "$NS" delete pod -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/component=$role" \
+      --grace-period=0 --force >/dev/null 2>&1
+    until_ok 120 "a new, Ready $role pod after the forced deletion" replaced "$role" "$before"
+    echo "$role: replaced and Ready $((SECONDS - t0))s into the suite"
+    # Let records flow through the new pod before the next blow.
+    sleep 8
+  done
+  step "suspend: the sink writes what it holds, commits, and stops"
+  k -n "$NS" patch stockfeed "$FEED" --type=merge -p '{"spec":{"suspend":true}}'
+  no_pods() { [ -z "$(uids sink)$(uids producer)" ]; }
+  until_ok 120 "the workers to stop" no_pods
+  in_topic="$("$REPO/hack/kafka.sh" count "$TOPIC")"
+  dead="$("$REPO/hack/kafka.sh" count "$TOPIC.dlq")"
+  echo "topic $TOPIC: $in_topic committed records; dead letters: $dead"
+  [ "$in_topic" -gt 0 ] || fail "no committed records in $TOPIC"
+  [ "$dead" = 0 ] || fail "$dead records were dead-lettered"
+
+  step "every record id in the lake is unique, and every committed record is there"
+  in_lake=0
   # The embedded query engine over the same objects, as a user would read them.
   for table in trades quotes bars; do
     counts="$("$STOCKFEED" query --lake "s3://lake/$PREFIX" --lake-format parquet --partition-by dt,hour \
@@ -288,20 +439,29 @@ if [ "$TARGET" = node ]; then
     # Bars close once a minute of event time; trades and quotes are there from the first file.
     [ "$n" -gt 0 ] || [ "$table" = bars ] || fail "no $table in the lake"
     [ "$n" = "$ids" ] || fail "$table: $n records but $ids distinct ids (duplicates in the lake)"
+    in_lake=$((in_lake + n))
   done
+  # Derived 1-minute bars (bars_1m) are the sink's own, not records of the topic.
+  [ "$in_lake" = "$in_topic" ] || fail "the lake holds $in_lake records, the topic $in_topic (lost or duplicated)"
+  echo "exactly once: $in_lake records in the lake = $in_topic committed in the topic, after two forced pod deletions"
 fi
 
 step "delete the StockFeed"
-k -n "$NS" delete stockfeed e2e --timeout=120s
+k -n "$NS" delete stockfeed "$FEED" --timeout=120s
 children_gone() {
   [ -z "$(k -n "$NS" get deployments,configmaps,serviceaccounts,services \
-    -l app.kubernetes.io/instance=e2e,app.kubernetes.io/managed-by=stockfeed-operator -o name)" ]
+    -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/managed-by=stockfeed-operator" -o name)" ]
 }
 until_ok 120 "garbage collection of the StockFeed's children" children_gone
 has_objects || fail "the lake's objects were deleted with the StockFeed (data must stay)"
 if [ "$TARGET" = node ]; then
   glue_gone() { [ -z "$("${S3PY[@]}" glue-tables "$GLUE_DB")" ]; }
   until_ok 60 "removal of the Glue tables in $GLUE_DB" glue_gone
+fi
+
+if [ "$TARGET" = node ]; then
+  step "delete the namespace: the remaining StockFeeds' finalizers run, nothing blocks it"
+  k delete namespace "$NS" --timeout=180s || fail "namespace $NS was not deleted within 180 s"
 fi
 
 step "helm uninstall"

@@ -61,6 +61,8 @@ pub enum AdminError {
         code: String,
         message: String,
     },
+    #[error("deleting topic {topic} failed: {code}")]
+    Delete { topic: String, code: String },
     #[error("describing the configuration of topic {topic} failed: {source}")]
     Describe {
         topic: String,
@@ -119,6 +121,32 @@ impl TopicAdmin {
             servers,
             timeout,
         })
+    }
+
+    /// Deletes the topics; one that does not exist counts as deleted. Returns the ones that
+    /// existed.
+    #[tracing::instrument(skip_all, fields(servers = %self.servers))]
+    pub async fn delete(&self, topics: &[&str]) -> Result<Vec<String>, AdminError> {
+        let options = AdminOptions::new().operation_timeout(Some(self.timeout));
+        let results = self
+            .admin
+            .delete_topics(topics, &options)
+            .await
+            .map_err(|source| self.unreachable(source))?;
+        let mut deleted = Vec::new();
+        for result in results {
+            match result {
+                Ok(topic) => deleted.push(topic),
+                Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((topic, code)) => {
+                    return Err(AdminError::Delete {
+                        topic,
+                        code: code.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Creates the topic if missing, else reports how it differs from `request`.

@@ -151,6 +151,14 @@ pub struct SecretKeyRef {
 /// The topic between producer and sink, created by the operator when missing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.deletionPolicy) || self.deletionPolicy == 'Retain' || !has(self.security)",
+        "message": "kafka.deletionPolicy Delete needs a cluster whose topics the operator manages (no kafka.security): on TLS/SASL clusters topics are created and deleted with the cluster's own tooling",
+        "fieldPath": ".deletionPolicy",
+        "reason": "FieldValueInvalid"
+    }
+]))]
 pub struct KafkaSpec {
     /// Comma-separated `host:port` list of brokers.
     #[schemars(length(min = 1, max = 4096))]
@@ -179,6 +187,25 @@ pub struct KafkaSpec {
     /// TLS and SASL settings for secured clusters (MSK, Confluent Cloud, Strimzi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security: Option<KafkaSecuritySpec>,
+    /// What happens to the topic and its dead-letter topic when the StockFeed is deleted:
+    /// `Retain` (default; the records stay for other readers and for a new StockFeed) or
+    /// `Delete` (the operator deletes both; the lake keeps what was written).
+    #[serde(default, skip_serializing_if = "TopicDeletionPolicy::is_retain")]
+    pub deletion_policy: TopicDeletionPolicy,
+}
+
+/// `Retain` or `Delete`; see [`KafkaSpec::deletion_policy`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum TopicDeletionPolicy {
+    #[default]
+    Retain,
+    Delete,
+}
+
+impl TopicDeletionPolicy {
+    pub fn is_retain(&self) -> bool {
+        *self == TopicDeletionPolicy::Retain
+    }
 }
 
 fn default_partitions() -> i32 {

@@ -207,6 +207,12 @@ fn check_kafka(c: &mut Checker, k: &KafkaSpec) {
             c.fail("spec.kafka.dlqTopic", "must differ from kafka.topic");
         }
     }
+    if k.deletion_policy == TopicDeletionPolicy::Delete && k.security.is_some() {
+        c.fail(
+            "spec.kafka.deletionPolicy",
+            "Delete needs a cluster whose topics the operator manages (no kafka.security): on TLS/SASL clusters topics are created and deleted with the cluster's own tooling",
+        );
+    }
     if let Some(sec) = &k.security {
         let sasl = matches!(
             sec.protocol,

@@ -34,6 +34,8 @@ pub enum Error {
     Build(#[from] crate::build::BuildError),
     #[error("failed to remove the Glue catalog: {0}")]
     CatalogCleanup(String),
+    #[error("failed to delete the topics: {0}")]
+    TopicCleanup(String),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -49,6 +51,7 @@ impl Error {
             Error::PatchStatus(_) => "patch_status",
             Error::Build(_) => "build",
             Error::CatalogCleanup(_) => "catalog_cleanup",
+            Error::TopicCleanup(_) => "topic_cleanup",
             Error::Finalizer(_) => "finalizer",
         }
     }

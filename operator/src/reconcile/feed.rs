@@ -167,7 +167,22 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
 }
 
 pub async fn cleanup(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error> {
-    // The lake on S3 and the Kafka topic hold the user's data: both are left alone.
+    // The lake on S3 holds the user's data: it is left alone. The topic goes only when the
+    // spec's deletion policy says so.
+    let topics = topic::delete(feed.spec_feed(), ctx.settings.kafka_timeout)
+        .await
+        .map_err(Error::TopicCleanup)?;
+    if let Some(note) = topics {
+        publish(
+            ctx,
+            feed,
+            EventType::Normal,
+            "TopicDeleted",
+            "Deleting",
+            note,
+        )
+        .await;
+    }
     let removed = catalog::remove(&ctx.aws, feed, feed.spec_feed())
         .await
         .map_err(Error::CatalogCleanup)?;

@@ -40,7 +40,8 @@ use crate::build::labels;
 use crate::crd::StockFeed;
 use crate::metrics::Metrics;
 
-/// Name of the finalizer guarding the Glue catalog.
+/// Name of the finalizer guarding the Glue catalog and, with `kafka.deletionPolicy: Delete`, the
+/// topics (the name predates the topics; kept so stored objects need no migration).
 pub const FINALIZER: &str = "stockfeed.dev/catalog-cleanup";
 
 /// How the controller runs; filled from the command line.

@@ -123,8 +123,43 @@ fn reason(e: &stockfeed_kafka::admin::AdminError) -> &'static str {
         AdminError::Unreachable { .. } => "KafkaUnreachable",
         AdminError::Create { .. } => "TopicCreateFailed",
         AdminError::Describe { .. } => "TopicDescribeFailed",
+        AdminError::Delete { .. } => "TopicDeleteFailed",
         AdminError::Client(_) => "InvalidKafkaSettings",
     }
+}
+
+/// On deletion of a StockFeed whose `kafka.deletionPolicy` is `Delete`: deletes the topic and
+/// its dead-letter topic. `Ok(None)` when the policy keeps them (or the operator does not manage
+/// this cluster's topics); an error keeps the finalizer, so it is retried.
+pub async fn delete(spec: &FeedSpec, timeout: Duration) -> Result<Option<String>, String> {
+    let k = &spec.kafka;
+    if k.deletion_policy.is_retain() || k.security.is_some() {
+        return Ok(None);
+    }
+    let connection = KafkaConnection {
+        bootstrap_servers: k.bootstrap_servers.clone(),
+        security: Security::Plaintext,
+        client_id: Some("stockfeed-operator".into()),
+    };
+    let admin = connection
+        .client_config()
+        .map_err(|e| e.to_string())
+        .and_then(|c| TopicAdmin::new(&c, timeout).map_err(|e| e.to_string()))?;
+    let dlq = dlq(spec);
+    let deleted = admin
+        .delete(&[k.topic.as_str(), dlq.as_str()])
+        .await
+        .map_err(|e| {
+            format!("{e}; the StockFeed stays until its topics are deleted (or set spec.kafka.deletionPolicy: Retain)")
+        })?;
+    Ok(Some(if deleted.is_empty() {
+        format!("topics {} and {dlq} were already gone", k.topic)
+    } else {
+        format!(
+            "deleted topics {} (spec.kafka.deletionPolicy: Delete)",
+            deleted.join(", ")
+        )
+    }))
 }
 
 fn failed(reason: &str, message: String) -> TopicResult {
