@@ -593,6 +593,18 @@ async fn cluster_wide_install_reconciles_under_its_identity_and_nothing_more() {
     })
     .await;
     assert_eq!(reason, "Progressing");
+    // A feed whose producer Secret lacks its key: the operator holds the producer back and
+    // still reports (and makes the sink), under the same identity.
+    let no_key = feed_manifest("nokey", &format!("{feed_ns}.nokey"), 1).replace(
+        "{provider: synthetic, settings: {rate: 10}}",
+        "{provider: finnhub, credentialsSecretRef: {name: lake-keys}}",
+    );
+    apply_as_user(&feed_ns, &no_key);
+    let (_, reason) = wait_condition(&operator, &feeds, "nokey", "ProducerAvailable", |c| {
+        !c.1.is_empty()
+    })
+    .await;
+    assert_eq!(reason, "SecretKeyMissing");
     let feed = feeds.get("quotes").await.unwrap();
     let uid = feed.uid().unwrap();
     assert!(
@@ -666,6 +678,14 @@ async fn cluster_wide_install_reconciles_under_its_identity_and_nothing_more() {
         .unwrap();
     within(&operator, "StockFeed deleted", || async {
         feeds.get_opt("quotes").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    feeds
+        .delete("nokey", &DeleteParams::default())
+        .await
+        .unwrap();
+    within(&operator, "StockFeed nokey deleted", || async {
+        feeds.get_opt("nokey").await.ok()?.is_none().then_some(())
     })
     .await;
 

@@ -160,10 +160,10 @@ trap 'exit 130' INT TERM
 
 # until_ok SECONDS WHAT CMD...: retries CMD every 3 s.
 until_ok() {
-  local deadline=$((SECONDS + $1)) what="$2"
+  local within="$1" deadline=$((SECONDS + $1)) what="$2"
   shift 2
   until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || fail "$what did not happen within $1 s"
+    [ "$SECONDS" -lt "$deadline" ] || fail "$what did not happen within $within s"
     sleep 3
   done
 }

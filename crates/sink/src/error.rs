@@ -19,6 +19,18 @@ pub enum SinkError {
     Consumer(#[source] rdkafka::error::KafkaError),
     #[error("dead-letter producer: {0}")]
     Dlq(#[from] WriterError),
+    #[error(
+        "the dead-letter topic {topic} refused {count} message(s) ({error}); partition {partition} \
+         is not committed past them (would be {end}): grant the sink Write on {topic}, or raise \
+         its max.message.bytes"
+    )]
+    DlqRefused {
+        topic: String,
+        count: usize,
+        error: String,
+        partition: i32,
+        end: i64,
+    },
     #[error("cannot encode {kind} records: {message}")]
     Encode { kind: RecordKind, message: String },
     #[error("invalid configuration: {0}")]

@@ -32,6 +32,8 @@ pub struct SinkMetrics {
     pub freshness: Histogram,
     pub lateness: Histogram,
     pub dlq: Counter,
+    /// Dead letters the broker refused after they were sent (the partition stops, uncommitted).
+    pub dlq_refused: Counter,
     pub bar_late_trades: Counter,
     pub bars_open: Gauge,
     pub errors: Family<ErrorLabels, Counter>,
@@ -58,6 +60,7 @@ impl SinkMetrics {
             freshness: age_histogram(),
             lateness: age_histogram(),
             dlq: Counter::default(),
+            dlq_refused: Counter::default(),
             bar_late_trades: Counter::default(),
             bars_open: Gauge::default(),
             errors: Family::default(),
@@ -107,6 +110,11 @@ impl SinkMetrics {
             "dlq",
             "Poison messages sent to the dead-letter topic",
             m.dlq.clone(),
+        );
+        r.register(
+            "dlq_refused",
+            "Dead letters the broker refused (no Write ACL, too large); the sink stops before committing past them",
+            m.dlq_refused.clone(),
         );
         r.register(
             "bar_late_trades",

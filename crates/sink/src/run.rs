@@ -433,6 +433,17 @@ fn file_extension(format: Format, options: &FormatOptions) -> &'static str {
     }
 }
 
+/// Largest payload sent whole to the dead-letter topic: librdkafka's default `message.max.bytes`
+/// (1,000,000) counts key and headers too, and a DLQ topic may allow less than its source.
+const DLQ_MAX_PAYLOAD: usize = 512 * 1024;
+/// What a dead letter above [`DLQ_MAX_PAYLOAD`] keeps of its payload; the rest is in the lake.
+const DLQ_TRUNCATED_PAYLOAD: usize = 64 * 1024;
+
+/// Where the whole of an oversized dead letter is kept, under the lake's bookkeeping.
+fn dlq_original_key(topic: &str, partition: i32, offset: i64) -> String {
+    format!("_stockfeed/dlq/{topic}/{partition}/{offset:020}.bin")
+}
+
 /// How long librdkafka waits to fetch again after its queue was full (see `consumer_config`).
 const FETCH_QUEUE_BACKOFF_MS: &str = "50";
 
@@ -517,9 +528,12 @@ impl Sink {
                         *self.epochs.entry(p).or_default() += 1;
                     }
                 }
-                RebalanceEvent::Assigned(_) => readiness
-                    .joined
-                    .store(true, std::sync::atomic::Ordering::Relaxed),
+                RebalanceEvent::Assigned(ps) => {
+                    self.resume_points(&ps);
+                    readiness
+                        .joined
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
         self.update_gauges();
@@ -597,6 +611,42 @@ impl Sink {
             self.rotate(partition).await?;
         }
         self.enforce_memory_cap().await
+    }
+
+    /// Where each newly assigned partition's first segment starts: the group's committed
+    /// offset, which is the end of the last segment anyone committed. A running sink starts
+    /// each segment where the last one ended, so both paths name a segment by the same offset.
+    /// The first consumed offset would not do: with transactional producers a commit marker
+    /// sits at the committed offset, so a restarted sink would name the segment one higher
+    /// than the manifest of the writer before it, miss its cut, and write its records again.
+    /// Without a committed offset (a new group) the first consumed offset is used.
+    fn resume_points(&mut self, partitions: &[i32]) {
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions {
+            if !self.next_start.contains_key(p) {
+                tpl.add_partition(&self.topic, *p);
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        // A blocking OffsetFetch, once per assignment, before any message of it is handled.
+        match self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+        {
+            Ok(list) => {
+                for e in list.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        self.next_start.insert(e.partition(), o);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot read the committed offsets; segments start at the first consumed offset"
+            ),
+        }
     }
 
     /// The cut recorded by an earlier writer for a segment starting at `start`, if any.
@@ -679,6 +729,23 @@ impl Sink {
             return Ok(());
         };
         if seg.is_empty() {
+            return Ok(());
+        }
+        // An adopted cut (an earlier writer recorded where this segment ends) that this sink
+        // has not read up to yet: writing it now would create the cut's files from part of its
+        // records and commit offsets that were never written. Keep reading; at shutdown the
+        // segment is dropped with its partition and the next owner completes the same cut.
+        if let Some(cut) = seg.required_end
+            && seg.next < cut
+        {
+            tracing::info!(
+                partition,
+                start = seg.start,
+                read_to = seg.next,
+                cut_end = cut,
+                "not writing an adopted cut before it is reached"
+            );
+            self.segments.insert(partition, seg);
             return Ok(());
         }
         let started = Instant::now();
@@ -862,6 +929,20 @@ impl Sink {
                 .await
                 .map_err(|e| SinkError::Dlq(WriterError::Enqueue(e)))?;
             self.dlq_pending = false;
+            // A dead letter the broker refused (no Write ACL on the DLQ, a record too large for
+            // it) is in neither the lake nor the DLQ: committing past it would lose it. Stop
+            // before the commit; the records are read again once the DLQ accepts them.
+            let refused = self.dlq.take_failures();
+            if let Some(first) = refused.first() {
+                self.metrics.dlq_refused.inc_by(refused.len() as u64);
+                return Err(SinkError::DlqRefused {
+                    topic: first.topic.clone(),
+                    count: refused.len(),
+                    error: first.error.to_string(),
+                    partition: done.partition,
+                    end: done.end,
+                });
+            }
         }
         self.commit(done.partition, done.end, CommitMode::Async);
         tracing::debug!(
@@ -1020,11 +1101,36 @@ impl Sink {
                 });
             }
         }
+        let mut payload = msg.payload().unwrap_or_default();
+        let original_bytes = payload.len().to_string();
+        let original_key;
+        if payload.len() > DLQ_MAX_PAYLOAD {
+            // Too large for the DLQ producer (or the DLQ topic): a dead letter that can never
+            // be produced would stop the partition for good. The whole message goes to the
+            // lake's bookkeeping, the DLQ gets its head and where to find the rest.
+            original_key = dlq_original_key(&self.topic, msg.partition(), msg.offset());
+            let body = payload.to_vec();
+            self.retry("put oversized dead letter", || {
+                self.store
+                    .put_if_absent(&original_key, body.clone(), "application/octet-stream")
+            })
+            .await?;
+            headers = headers
+                .insert(Header {
+                    key: "sf-dlq-original",
+                    value: Some(original_key.as_str()),
+                })
+                .insert(Header {
+                    key: "sf-dlq-original-bytes",
+                    value: Some(original_bytes.as_str()),
+                });
+            payload = &payload[..DLQ_TRUNCATED_PAYLOAD];
+        }
         self.dlq
             .send(Outgoing {
                 topic: &self.dlq_topic,
                 key: msg.key(),
-                payload: msg.payload().unwrap_or_default(),
+                payload,
                 headers,
             })
             .await?;

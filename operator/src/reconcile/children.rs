@@ -45,14 +45,15 @@ pub async fn apply(
     ssa(client, ns, &children.config_map, "ConfigMap").await?;
     ssa(client, ns, &children.metrics_service, "Service").await?;
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    // A list by name, not a GET: the operator's role has `list` on Deployments, not `get`.
     let existing = |name: String| {
         let api = api.clone();
         async move {
-            api.get_opt(&name)
+            api.list(&ListParams::default().fields(&format!("metadata.name={name}")))
                 .await
-                .map_err(|source| Error::ApplyChild {
+                .map(|l| l.items.into_iter().next())
+                .map_err(|source| Error::List {
                     kind: "Deployment",
-                    name,
                     source,
                 })
         }

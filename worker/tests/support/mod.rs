@@ -469,3 +469,19 @@ pub async fn s3_client() -> aws_sdk_s3::Client {
             .build(),
     )
 }
+
+/// Commits `offset` for `group` on one partition, as a sink would (or as a crash before a
+/// commit leaves it, when set back).
+pub fn commit_offset(bootstrap: &str, group: &str, topic: &str, partition: i32, offset: i64) {
+    use rdkafka::consumer::CommitMode;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .expect("offset");
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+}
