@@ -402,11 +402,21 @@ if [ "$TARGET" = node ]; then
   [ "$(uids producer)" = "$p0" ] || fail "the producer restarted for a Secret it does not read"
 
   step "force-delete the sink pod, then the producer pod, mid-stream"
+  # (kubectl's JSONPath has no nested filters: one line per pod, then awk.)
   ready_uids() {
     k -n "$NS" get pods -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/component=$1" \
-      -o jsonpath='{range .items[?(@.status.conditions[?(@.type=="Ready")].status=="True")]}{.metadata.uid}{end}'
+      -o jsonpath='{range .items[*]}{.metadata.uid} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' \
+      | awk '$2 == "True" {printf "%s ", $1}'
   }
-  replaced() { local now; now="$(ready_uids "$1")"; [ -n "$now" ] && [ "$now" != "$2" ]; }
+  # replaced ROLE BEFORE: a Ready pod of ROLE, and none of the pods in BEFORE is among them.
+  replaced() {
+    local now u
+    now="$(ready_uids "$1")"
+    [ -n "$now" ] || return 1
+    for u in $2; do
+      case " $now " in *" $u "*) return 1 ;; esac
+    done
+  }
   for role in sink producer; do
     before="$(uids "$role")"
     k -n "$NS" delete pod -l "app.kubernetes.io/instance=$FEED,app.kubernetes.io/component=$role" \

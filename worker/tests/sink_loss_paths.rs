@@ -318,3 +318,38 @@ async fn after_a_crash_between_write_and_commit_transactional_records_are_not_wr
     assert_eq!(n, 200, "records written twice after the crash");
     assert_eq!(again.files_written, 0);
 }
+
+/// A manifest that cannot be read (truncated by a broken store, edited by hand) must stop the
+/// sink with its key: ignoring it would cut the segment differently from the writer that
+/// recorded it and write the same records under a second name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_manifest_stops_the_sink_naming_it() {
+    let bootstrap = support::require_kafka();
+    let topic = support::unique_name("sf-bad-manifest");
+    let group = support::unique_name("sf-bad-manifest-group");
+    support::create_topic(&bootstrap, &topic, 1).await;
+    support::create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
+    support::produce_records(&bootstrap, &topic, &support::sample_records(50)).await;
+    let lake = tempfile::tempdir().unwrap();
+    let dir = lake.path().join(format!("_stockfeed/manifests/{topic}/0"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{:020}.json", 0)),
+        b"{\"version\":1,\"topic\":",
+    )
+    .unwrap();
+    let sink = start(config(&bootstrap, &topic, &group, lake.path()));
+    let err = tokio::time::timeout(Duration::from_secs(60), sink.task)
+        .await
+        .expect("the sink ran on past an unreadable manifest")
+        .unwrap()
+        .expect_err("the sink ignored an unreadable manifest");
+    assert!(matches!(err, SinkError::Unreadable { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("_stockfeed/manifests/{topic}/0/")),
+        "{err}"
+    );
+    assert!(support::read_jsonl_lake(lake.path()).is_empty());
+    assert!(committed(&bootstrap, &group, &topic).await <= 0);
+}

@@ -35,4 +35,13 @@ pub enum SinkError {
     Encode { kind: RecordKind, message: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(
+        "the lake's {what} {key} is unreadable ({error}); the sink stops rather than cut or fold \
+         differently from the writer that saved it: restore or remove that object"
+    )]
+    Unreadable {
+        what: &'static str,
+        key: String,
+        error: String,
+    },
 }

@@ -663,9 +663,14 @@ impl Sink {
                 );
                 Some(m.end)
             }
+            // Ignoring it would cut this segment differently from the writer that recorded it:
+            // the same records under a second name. Stop, naming the object.
             Some(Err(e)) => {
-                tracing::warn!(partition, start, error = %e, "unreadable manifest; ignoring it");
-                None
+                return Err(SinkError::Unreadable {
+                    what: "manifest",
+                    key,
+                    error: e.to_string(),
+                });
             }
             None => None,
         })
@@ -768,10 +773,14 @@ impl Sink {
             })
             .await?;
         if outcome == PutOutcome::AlreadyExists {
-            let existing = self
-                .retry("get manifest", || self.store.get(&key))
-                .await?
-                .and_then(|b| Manifest::parse(&b).ok());
+            let existing = match self.retry("get manifest", || self.store.get(&key)).await? {
+                Some(b) => Some(Manifest::parse(&b).map_err(|e| SinkError::Unreadable {
+                    what: "manifest",
+                    key: key.clone(),
+                    error: e.to_string(),
+                })?),
+                None => None,
+            };
             if let Some(existing) = existing
                 && existing.end != end
             {
@@ -1019,9 +1028,18 @@ impl Sink {
         let bytes = self.retry("get bar state", || self.store.get(&key)).await?;
         Ok(match bytes.map(|b| BarState::parse(&b)) {
             Some(Ok(Some(state))) => state,
-            Some(Ok(None)) | Some(Err(_)) => {
-                tracing::warn!(partition, offset, %key, "unreadable bar state; bars start afresh here");
+            Some(Ok(None)) => {
+                tracing::warn!(partition, offset, %key, "bar state of another version; bars start afresh here");
                 BarState::default()
+            }
+            // Starting afresh would write different bars than the writer before (a replay
+            // must give the same files): stop, naming the object.
+            Some(Err(e)) => {
+                return Err(SinkError::Unreadable {
+                    what: "bar state",
+                    key,
+                    error: e.to_string(),
+                });
             }
             None => {
                 tracing::info!(
