@@ -185,6 +185,16 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
+            Err(e @ StoreError::Refused { .. }) => {
+                metrics
+                    .errors
+                    .get_or_create(&ErrorLabels {
+                        class: "store".into(),
+                    })
+                    .inc();
+                tracing::error!(error = %e, operation = what, "the lake store refused; stopping");
+                return Err(e.into());
+            }
             Err(e) => {
                 metrics
                     .errors

@@ -79,6 +79,15 @@ pub struct S3Settings {
     /// files. Leave unset on AWS: the default chain (IRSA on EKS) is the right source there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<StaticCredentials>,
+    /// Longest one attempt of an S3 request may take (a part upload included) before it is
+    /// abandoned and retried: a half-open connection otherwise hangs the sink for ever.
+    #[serde(default = "default_attempt_timeout", with = "humantime_serde")]
+    #[schemars(with = "String")]
+    pub attempt_timeout: std::time::Duration,
+}
+
+fn default_attempt_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(60)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -143,6 +152,7 @@ impl Default for S3Settings {
             part_size: default_part_size(),
             conditional_writes: true,
             credentials: None,
+            attempt_timeout: default_attempt_timeout(),
         }
     }
 }

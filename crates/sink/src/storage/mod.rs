@@ -24,6 +24,15 @@ pub enum StoreError {
         key: String,
         message: String,
     },
+    /// The store said no in a way no retry changes (access denied, wrong keys, no such
+    /// bucket): the sink stops with it instead of retrying for ever behind a green `/readyz`.
+    #[error("{store}: {operation} {key} refused: {message}")]
+    Refused {
+        store: &'static str,
+        operation: &'static str,
+        key: String,
+        message: String,
+    },
     #[error(transparent)]
     BadUrl(#[from] stockfeed_spec::lake::BadLakeUrl),
     #[error("invalid S3 settings: {0}")]

@@ -40,6 +40,53 @@ where
     }
 }
 
+/// Error codes S3 answers that no retry changes: the credentials, the policy or the bucket are
+/// wrong. (`ExpiredToken` is not here: the SDK refreshes IRSA credentials, so it can pass.)
+const PERMANENT_CODES: &[&str] = &[
+    "AccessDenied",
+    "AllAccessDisabled",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "NoSuchBucket",
+    "InvalidBucketName",
+    "AccountProblem",
+];
+
+/// An SDK error as a [`StoreError`], permanent ([`StoreError::Refused`]) when the status is 403
+/// or the error code is one of [`PERMANENT_CODES`]; everything else (5xx, throttling,
+/// timeouts, resets) is worth retrying.
+fn sdk_err<E>(operation: &'static str, key: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let permanent = match &e {
+        SdkError::ServiceError(service) => {
+            service.raw().status().as_u16() == 403
+                || service
+                    .err()
+                    .code()
+                    .is_some_and(|c| PERMANENT_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    let message = DisplayErrorContext(e).to_string();
+    if permanent {
+        StoreError::Refused {
+            store: "s3",
+            operation,
+            key: key.to_owned(),
+            message,
+        }
+    } else {
+        StoreError::Io {
+            store: "s3",
+            operation,
+            key: key.to_owned(),
+            message,
+        }
+    }
+}
+
 /// True when S3 refused a conditional write because the object exists: HTTP 412, error code
 /// `PreconditionFailed`. Decided on the status and the parsed error code only: the raw response
 /// (headers, request ids, body) is never searched, because a 5xx whose request id happens to
@@ -83,8 +130,14 @@ impl S3Store {
             ));
         }
         let shared = loader.load().await;
+        // Without these the SDK waits for ever on a connection that accepted and went quiet.
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .operation_attempt_timeout(settings.attempt_timeout)
+            .build();
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.force_path_style)
+            .timeout_config(timeouts)
             .build();
         if let Some(sse) = &settings.server_side_encryption
             && !matches!(sse.as_str(), "AES256" | "aws:kms" | "aws:kms:dsse")
@@ -141,7 +194,7 @@ impl S3Store {
         match req.send().await {
             Ok(_) => Ok(PutOutcome::Created),
             Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyExists),
-            Err(e) => Err(err("put", key, e)),
+            Err(e) => Err(sdk_err("put", key, e)),
         }
     }
 
@@ -162,7 +215,7 @@ impl S3Store {
             .set_storage_class(self.storage_class())
             .send()
             .await
-            .map_err(|e| err("create_multipart_upload", key, e))?;
+            .map_err(|e| sdk_err("create_multipart_upload", key, e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
         let result = async {
             let mut parts = Vec::new();
@@ -181,7 +234,7 @@ impl S3Store {
                     .body(ByteStream::from(chunk.to_vec()))
                     .send()
                     .await
-                    .map_err(|e| err("upload_part", key, e))?;
+                    .map_err(|e| sdk_err("upload_part", key, e))?;
                 parts.push(
                     CompletedPart::builder()
                         .part_number(number)
@@ -206,7 +259,7 @@ impl S3Store {
             match complete.send().await {
                 Ok(_) => Ok(PutOutcome::Created),
                 Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyExists),
-                Err(e) => Err(err("complete_multipart_upload", key, e)),
+                Err(e) => Err(sdk_err("complete_multipart_upload", key, e)),
             }
         }
         .await;
@@ -265,7 +318,7 @@ impl ObjectStore for S3Store {
                         Ok(Some(body.into_bytes().to_vec()))
                     }
                     Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => Ok(None),
-                    Err(e) => Err(err("get", &full, e)),
+                    Err(e) => Err(sdk_err("get", &full, e)),
                 }
             }
             .instrument(span),
