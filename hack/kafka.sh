@@ -6,6 +6,7 @@
 #   hack/kafka.sh stop     stop the broker this script started
 #   hack/kafka.sh status   exit 0 when our broker answers metadata requests
 #   hack/kafka.sh count TOPIC   committed records in TOPIC (read_committed)
+#   hack/kafka.sh count-committed TOPIC GROUP   those below GROUP's committed offsets
 #   hack/kafka.sh topic NAME PARTITIONS   create a topic unless it exists (as a cluster's own
 #                          tooling would, for feeds on TLS clusters whose topics the operator
 #                          does not manage)
@@ -194,5 +195,19 @@ case "${1:-}" in
       --isolation-level read_committed --timeout-ms 15000 \
       --property print.offset=true --property print.value=false 2>/dev/null | grep -c '^Offset:' || true
     ;;
-  *) die "usage: hack/kafka.sh fetch|start|stop|status|classpath|topic NAME PARTITIONS|count TOPIC" ;;
+  count-committed)
+    # Records of TOPIC below GROUP's committed offsets: what that group has finished with.
+    [ $# = 3 ] || die "usage: hack/kafka.sh count-committed TOPIC GROUP"
+    committed="$(java -cp "$(java_cp)" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+      --bootstrap-server "$BOOTSTRAP" --command-config "$STATE/client.properties" --describe --group "$3" 2>/dev/null \
+      | awk -v t="$2" '$2 == t && $4 ~ /^[0-9]+$/ {printf "%s=%s ", $3, $4}')"
+    java -cp "$(java_cp)" org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+      --consumer.config "$STATE/client.properties" --topic "$2" --from-beginning \
+      --isolation-level read_committed --timeout-ms 15000 --property print.partition=true \
+      --property print.offset=true --property print.value=false 2>/dev/null \
+      | awk -v c="$committed" 'BEGIN { n = split(c, kv, " "); for (i = 1; i <= n; i++) { split(kv[i], x, "="); upto[x[1]] = x[2] } }
+          /Partition:/ { split($0, f, /[:\t ]+/); p = f[2]; o = f[4]; if ((p in upto) && o + 0 < upto[p] + 0) k++ }
+          END { print k + 0 }'
+    ;;
+  *) die "usage: hack/kafka.sh fetch|start|stop|status|classpath|topic NAME PARTITIONS|count TOPIC|count-committed TOPIC GROUP" ;;
 esac

@@ -355,3 +355,42 @@ async fn access_denied_stops_the_sink_with_the_reason() {
         offsets[0].0
     );
 }
+
+/// S3 that keeps answering 503: the sink retries (it may recover), but `/readyz`
+/// stops saying ready within a little over the stall limit, with the error, so a rollout does
+/// not count a sink that writes nothing as available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_says_so_when_lake_writes_keep_failing() {
+    let f = feed(100).await;
+    // Every request (a PUT on a connection a passed-through GET opened would get through).
+    let proxy = FaultyS3::start(Fault::SlowDown, None, usize::MAX).await;
+    let readiness = Arc::new(SinkReadiness::default());
+    let metrics = Arc::new(SinkMetrics::register(&mut Registry::default()));
+    let task = tokio::spawn(run_sink(
+        config(&f, &proxy.endpoint),
+        metrics,
+        readiness.clone(),
+        CancellationToken::new(),
+    ));
+    let deadline =
+        tokio::time::Instant::now() + stockfeed_sink::run::STORE_STALL + Duration::from_secs(30);
+    let reason = loop {
+        if let Err(reason) = readiness.check()
+            && reason.contains("writes to the lake have failed")
+        {
+            break reason;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still ready: {:?}",
+            readiness.check()
+        );
+        assert!(!task.is_finished(), "the sink stopped on a transient error");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        reason.contains("SlowDown") || reason.contains("503"),
+        "{reason}"
+    );
+    task.abort();
+}

@@ -62,18 +62,29 @@ pub struct SinkSummary {
     pub derived_bars: u64,
 }
 
-/// Shared with `/readyz`: ready once the consumer has joined its group.
+/// Shared with `/readyz`: ready once the consumer has joined its group, and not while writes
+/// to the lake have been failing for [`STORE_STALL`] (the sink retries them, but it is not
+/// doing its job, and a rollout should not count it as available).
 #[derive(Debug, Default)]
 pub struct SinkReadiness {
     joined: std::sync::atomic::AtomicBool,
+    store: Arc<crate::write::StoreHealth>,
 }
+
+/// How long lake writes may keep failing before `/readyz` says so.
+pub const STORE_STALL: Duration = Duration::from_secs(30);
 
 impl SinkReadiness {
     pub fn check(&self) -> Result<(), String> {
-        if self.joined.load(std::sync::atomic::Ordering::Relaxed) {
-            Ok(())
-        } else {
-            Err("not yet assigned partitions by the consumer group".into())
+        if !self.joined.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err("not yet assigned partitions by the consumer group".into());
+        }
+        match self.store.failing_for() {
+            Some((d, error)) if d >= STORE_STALL => Err(format!(
+                "writes to the lake have failed for {} s; last error: {error}",
+                d.as_secs()
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -110,6 +121,8 @@ struct Sink {
     epochs: HashMap<i32, u64>,
     encoders: Arc<tokio::sync::Semaphore>,
     summary: SinkSummary,
+    /// Shared with `/readyz` (through [`SinkReadiness`]) and every write.
+    store_health: Arc<crate::write::StoreHealth>,
 }
 
 pub async fn run_sink(
@@ -180,6 +193,7 @@ pub async fn run_sink(
         epochs: HashMap::new(),
         encoders: Arc::new(tokio::sync::Semaphore::new(encoder_permits())),
         summary: SinkSummary::default(),
+        store_health: readiness.store.clone(),
     };
     sink.bars = Some(sink.config.sink.derived_bars).filter(|b| b.enabled);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -851,6 +865,7 @@ impl Sink {
             format: self.format,
             options: self.format_options.clone(),
             encoders: self.encoders.clone(),
+            health: self.store_health.clone(),
         };
         self.writes.spawn(write_segment(job, context));
         self.update_gauges();
@@ -1170,6 +1185,6 @@ impl Sink {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        retry_store(&self.metrics, what, op).await
+        retry_store(&self.metrics, &self.store_health, what, op).await
     }
 }

@@ -19,6 +19,40 @@ use crate::error::SinkError;
 use crate::metrics::{ErrorLabels, SinkMetrics};
 use stockfeed_record::lake::layout::Dataset;
 
+/// How the lake store has fared lately, for `/readyz`: a sink whose writes keep failing is not
+/// doing its job, even though it retries (transient errors are retried for ever).
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    /// Per kind of operation ("put lake object", "get manifest", …): when its current run of
+    /// failures began, and the last error. Per kind, so that reads that work do not hide
+    /// writes that keep failing.
+    failing: std::sync::Mutex<std::collections::HashMap<String, (Instant, String)>>,
+}
+
+impl StoreHealth {
+    fn failed(&self, operation: &str, error: &str) {
+        if let Ok(mut f) = self.failing.lock() {
+            let since = f.get(operation).map_or_else(Instant::now, |(t, _)| *t);
+            f.insert(operation.to_owned(), (since, error.to_owned()));
+        }
+    }
+
+    fn succeeded(&self, operation: &str) {
+        if let Ok(mut f) = self.failing.lock() {
+            f.remove(operation);
+        }
+    }
+
+    /// The longest run of failures still going on, with its last error; `None` when every
+    /// kind of operation worked the last time it was tried.
+    pub fn failing_for(&self) -> Option<(Duration, String)> {
+        let f = self.failing.lock().ok()?;
+        f.values()
+            .map(|(t, e)| (t.elapsed(), e.clone()))
+            .max_by_key(|(d, _)| *d)
+    }
+}
+
 /// Everything a background write needs; cheap to clone.
 #[derive(Clone)]
 pub struct WriteContext {
@@ -28,6 +62,7 @@ pub struct WriteContext {
     pub options: FormatOptions,
     /// Bounds the files encoded at once across all writes (see [`encoder_permits`]).
     pub encoders: Arc<tokio::sync::Semaphore>,
+    pub health: Arc<StoreHealth>,
 }
 
 /// How many files may be encoded at once: all cores but one. Segments of every partition tend
@@ -129,7 +164,7 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
         let ctx = &ctx;
         let span = tracing::debug_span!("put lake object", %key, bytes = encoded.bytes.len());
         tracing::Instrument::instrument(
-            retry_store(&ctx.metrics, "put lake object", move || {
+            retry_store(&ctx.metrics, &ctx.health, "put lake object", move || {
                 ctx.store
                     .put_if_absent(key, encoded.bytes.clone(), encoded.content_type)
             }),
@@ -153,7 +188,7 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
         });
     }
     if let Some((key, state)) = bar_state {
-        retry_store(&ctx.metrics, "put bar state", || {
+        retry_store(&ctx.metrics, &ctx.health, "put bar state", || {
             ctx.store
                 .put_if_absent(&key, state.clone(), "application/json")
         })
@@ -174,6 +209,7 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
 /// than losing or skipping anything.
 pub async fn retry_store<T, F, Fut>(
     metrics: &SinkMetrics,
+    health: &StoreHealth,
     what: &str,
     mut op: F,
 ) -> Result<T, SinkError>
@@ -184,7 +220,10 @@ where
     let mut delay = Duration::from_millis(200);
     loop {
         match op().await {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                health.succeeded(what);
+                return Ok(v);
+            }
             Err(e @ StoreError::Refused { .. }) => {
                 metrics
                     .errors
@@ -202,6 +241,7 @@ where
                         class: "store".into(),
                     })
                     .inc();
+                health.failed(what, &e.to_string());
                 tracing::warn!(error = %e, operation = what, retry_in = ?delay, "lake store error; retrying");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
