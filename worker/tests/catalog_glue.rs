@@ -237,7 +237,10 @@ async fn ensure_creates_everything_and_a_second_ensure_writes_nothing() {
         assert_eq!(param(&table, "classification"), Some("parquet"));
         assert_eq!(param(&table, "projection.enabled"), Some("true"));
         assert_eq!(param(&table, "projection.dt.type"), Some("date"));
-        assert_eq!(param(&table, "projection.dt.range"), Some("2000-01-01,NOW"));
+        assert_eq!(
+            param(&table, "projection.dt.range"),
+            Some("1971-02-08,NOW+1DAYS")
+        );
         assert_eq!(param(&table, "projection.hour.type"), Some("integer"));
         assert_eq!(param(&table, "projection.hour.digits"), Some("2"));
         assert_eq!(

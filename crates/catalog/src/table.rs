@@ -30,7 +30,9 @@
 //! Filter on `symbol_partition = 'AAPL'` to read only that symbol's folders.
 //!
 //! With partition projection, Athena computes the partitions from table properties instead of
-//! the catalog: `dt` as a `date` (`yyyy-MM-dd`, from 2000-01-01 to now, daily), `hour` as an
+//! the catalog: `dt` as a `date` (`yyyy-MM-dd`, daily, from the earliest event time validation
+//! accepts, 1971-02-08, to tomorrow: a record may lie up to a day ahead, and its partition must
+//! be visible the day it is written, not only once that day comes), `hour` as an
 //! `integer` 0..23 with two digits, `symbol_partition` as `injected` (queries must then filter
 //! it with `=`), and `storage.location.template` spelling out the sink's folders exactly.
 
@@ -178,7 +180,7 @@ pub fn table_def(source: &TableSource<'_>, dataset: Dataset) -> TableDef {
                 PartitionKey::Dt => {
                     set("projection.dt.type", "date");
                     set("projection.dt.format", "yyyy-MM-dd");
-                    set("projection.dt.range", "2000-01-01,NOW");
+                    set("projection.dt.range", &dt_projection_range());
                     set("projection.dt.interval", "1");
                     set("projection.dt.interval.unit", "DAYS");
                 }
@@ -445,6 +447,15 @@ impl TableDef {
     }
 }
 
+/// The `dt` values a record can have: validation's window (`stockfeed_record::check_plausible`), from its
+/// earliest plausible day to one day past the clock (`MAX_FUTURE_SKEW`), in Athena's relative
+/// syntax so the end moves with the clock.
+fn dt_projection_range() -> String {
+    let earliest = stockfeed_record::earliest_plausible().format("%Y-%m-%d");
+    let ahead = stockfeed_record::MAX_FUTURE_SKEW.num_days().max(1);
+    format!("{earliest},NOW+{ahead}DAYS")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,7 +553,8 @@ mod tests {
         assert_eq!(get("projection.enabled"), Some("true"));
         assert_eq!(get("projection.dt.type"), Some("date"));
         assert_eq!(get("projection.dt.format"), Some("yyyy-MM-dd"));
-        assert_eq!(get("projection.dt.range"), Some("2000-01-01,NOW"));
+        // Every day validation accepts a record for, tomorrow included.
+        assert_eq!(get("projection.dt.range"), Some("1971-02-08,NOW+1DAYS"));
         assert_eq!(get("projection.dt.interval"), Some("1"));
         assert_eq!(get("projection.dt.interval.unit"), Some("DAYS"));
         assert_eq!(get("projection.hour.type"), Some("integer"));
