@@ -168,6 +168,7 @@ async fn main() {
             &rendered,
             &Default::default(),
             &Default::default(),
+            false,
         )
         .unwrap();
         let started = Instant::now();

@@ -286,6 +286,7 @@ spec:
         &rendered,
         &stockfeed_operator::build::OperatorDefaults::default(),
         &Default::default(),
+        false,
     )
     .unwrap();
     let mut pods = children.producers;

@@ -35,6 +35,8 @@ pub struct PodInputs<'a> {
     pub service_account: &'a str,
     pub config_map: &'a k8s_openapi::api::core::v1::ConfigMap,
     pub secret_versions: &'a SecretVersions,
+    /// Some producer pod still exists (see [`sink`]).
+    pub producers_running: bool,
 }
 
 /// The hash a Deployment's pods carry (see [`configmap::hash`]).
@@ -89,9 +91,11 @@ pub fn producer(ctx: &Ctx<'_>, pods: &PodInputs<'_>, shard: u32) -> Deployment {
 }
 
 /// The sink: replicas share the topic's partitions in one consumer group; a rolling update is
-/// safe because its output names and offset commits make a zombie's writes harmless.
+/// safe because its output names and offset commits make a zombie's writes harmless. On
+/// suspend it stops only once no producer pod is left: stopping both at once let the
+/// producers' last records land after the sink's last cut, left in Kafka until a resume.
 pub fn sink(ctx: &Ctx<'_>, pods: &PodInputs<'_>) -> Deployment {
-    let replicas = if pods.spec.suspend {
+    let replicas = if pods.spec.suspend && !pods.producers_running {
         0
     } else {
         pods.spec.workers.sink.replicas
@@ -397,7 +401,7 @@ mod tests {
 
     fn children_of(feed: &StockFeed, defaults: &OperatorDefaults) -> crate::build::Children {
         let rendered = render(feed.spec_feed(), &RenderContext::default()).unwrap();
-        build(feed, &rendered, defaults, &Default::default()).unwrap()
+        build(feed, &rendered, defaults, &Default::default(), false).unwrap()
     }
 
     fn env_names(d: &k8s_openapi::api::apps::v1::Deployment) -> Vec<String> {
@@ -489,6 +493,23 @@ mod tests {
         );
     }
 
+    /// Suspend stops the producers at once and the sink only once no producer pod is left.
+    #[test]
+    fn a_suspended_sink_waits_for_the_producers_to_be_gone() {
+        let feed = stored(
+            "f",
+            "tickers: [AAPL]\nsource: {provider: synthetic}\nkafka: {bootstrapServers: 'k:9092', topic: t}\nsink: {url: 's3://lake/raw/'}\nsuspend: true\n",
+        );
+        let rendered = render(feed.spec_feed(), &RenderContext::default()).unwrap();
+        let defaults = OperatorDefaults::default();
+        let with =
+            |running| build(&feed, &rendered, &defaults, &Default::default(), running).unwrap();
+        let draining = with(true);
+        assert_eq!(draining.producers[0].spec.replicas, Some(0));
+        assert_eq!(draining.sink.spec.replicas, Some(1));
+        assert_eq!(with(false).sink.spec.replicas, Some(0));
+    }
+
     /// A StockFeed's placement replaces the operator's default per field, never merges inside one.
     #[test]
     fn placement_takes_each_field_from_the_spec_else_from_the_defaults() {
@@ -536,6 +557,7 @@ mod tests {
             &rendered,
             &OperatorDefaults::default(),
             &Default::default(),
+            false,
         )
         .unwrap();
         let pod = children.sink.spec.template.spec.unwrap();

@@ -71,12 +71,15 @@ pub enum BuildError {
     Shard(#[from] stockfeed_spec::render::ShardFileError),
 }
 
-/// Builds every child of `feed` from its rendered worker configuration.
+/// Builds every child of `feed` from its rendered worker configuration. `producers_running`:
+/// some producer pod of the feed still exists (a suspended feed's sink keeps running until none
+/// does, so it writes every record the producers flushed on their way out).
 pub fn build(
     feed: &StockFeed,
     rendered: &Rendered,
     defaults: &OperatorDefaults,
     secret_versions: &SecretVersions,
+    producers_running: bool,
 ) -> Result<Children, BuildError> {
     let owner = feed
         .controller_owner_ref(&())
@@ -107,6 +110,7 @@ pub fn build(
         service_account: &sa_name,
         config_map: &config_map,
         secret_versions,
+        producers_running,
     };
     let producers: Vec<Deployment> = (0..shards)
         .map(|shard| deployment::producer(&ctx, &pods, shard))

@@ -64,8 +64,15 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
     }
     status.topic = topic.status.clone().or(old.topic.clone());
 
-    // 4. Children.
-    let built = build::build(feed, &rendered, &ctx.settings.defaults, &secrets.versions)?;
+    // 4. Children. The producer pods first: a suspended feed's sink runs until they are gone.
+    let producer_pods = pods::list(&ctx.client, &ns, &name, Component::Producer).await?;
+    let built = build::build(
+        feed,
+        &rendered,
+        &ctx.settings.defaults,
+        &secrets.versions,
+        !producer_pods.is_empty(),
+    )?;
     let which = children::Apply {
         producers: secrets.gaps_of(Worker::Producer).is_empty(),
         sink: secrets.gaps_of(Worker::Sink).is_empty(),
@@ -119,7 +126,6 @@ pub async fn apply(feed: &Arc<StockFeed>, ctx: &Context) -> Result<Action, Error
     status.crawler = catalog.crawler.clone();
 
     // 6. Conditions, from the Deployments and what the kubelet says about their pods.
-    let producer_pods = pods::list(&ctx.client, &ns, &name, Component::Producer).await?;
     let sink_pods = pods::list(&ctx.client, &ns, &name, Component::Sink).await?;
     let sink_deployments: Vec<Deployment> = applied.sink.into_iter().collect();
     let (producer, producer_counts) = availability(
