@@ -48,17 +48,6 @@ fn start(config: SinkConfig) -> Running {
     }
 }
 
-fn written(m: &SinkMetrics) -> u64 {
-    ["trade", "quote", "bar"]
-        .iter()
-        .map(|k| {
-            m.records_written
-                .get_or_create(&stockfeed_sink::metrics::KindLabels { kind: (*k).into() })
-                .get()
-        })
-        .sum()
-}
-
 async fn committed(bootstrap: &str, group: &str, topic: &str) -> i64 {
     let (b, g, t) = (bootstrap.to_owned(), group.to_owned(), topic.to_owned());
     tokio::task::spawn_blocking(move || support::committed_and_high(&b, &g, &t, 1)[0].0)
@@ -120,7 +109,7 @@ async fn a_sigterm_before_an_adopted_cut_is_reached_writes_and_commits_nothing()
     support::produce_records(&bootstrap, &topic, &records[300..]).await;
     let sink = start(config(&bootstrap, &topic, &group, lake.path()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while written(&sink.metrics) < 1000 && tokio::time::Instant::now() < deadline {
+    while support::records_written(&sink.metrics) < 1000 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     sink.shutdown.cancel();
@@ -292,7 +281,7 @@ async fn after_a_crash_between_write_and_commit_transactional_records_are_not_wr
     cfg.sink.flush.max_records = 100;
     let sink = start(cfg.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while written(&sink.metrics) < 200 && tokio::time::Instant::now() < deadline {
+    while support::records_written(&sink.metrics) < 200 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     sink.shutdown.cancel();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use prometheus_client::registry::Registry;
-use stockfeed_sink::metrics::{KindLabels, SinkMetrics};
+use stockfeed_sink::metrics::SinkMetrics;
 use stockfeed_sink::{SinkConfig, SinkError, SinkReadiness, SinkSummary, run_sink};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -224,17 +224,6 @@ fn start(
     (metrics, shutdown, task)
 }
 
-fn written(m: &SinkMetrics) -> u64 {
-    ["trade", "quote", "bar"]
-        .iter()
-        .map(|k| {
-            m.records_written
-                .get_or_create(&KindLabels { kind: (*k).into() })
-                .get()
-        })
-        .sum()
-}
-
 /// Every record in the bucket, read straight from the S3 server (not through the proxy).
 async fn lake_ids(f: &Feed) -> Vec<stockfeed_record::RecordId> {
     let mut ids = Vec::new();
@@ -268,11 +257,11 @@ async fn lake_ids(f: &Feed) -> Vec<stockfeed_record::RecordId> {
 async fn run_to_the_end(f: &Feed, endpoint: &str, n: u64) {
     let (metrics, shutdown, task) = start(config(f, endpoint));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while written(&metrics) < n {
+    while support::records_written(&metrics) < n {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{} of {n} written in 120 s",
-            written(&metrics)
+            support::records_written(&metrics)
         );
         assert!(!task.is_finished(), "the sink stopped: {:?}", task.await);
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -666,28 +666,32 @@ impl Sink {
     /// The cut recorded by an earlier writer for a segment starting at `start`, if any.
     async fn existing_cut(&self, partition: i32, start: i64) -> Result<Option<i64>, SinkError> {
         let key = manifest_key(&self.topic, partition, start);
-        let bytes = self.retry("get manifest", || self.store.get(&key)).await?;
-        Ok(match bytes.map(|b| Manifest::parse(&b)) {
-            Some(Ok(m)) => {
-                tracing::info!(
-                    partition,
-                    start,
-                    end = m.end,
-                    "found an earlier cut for this segment; adopting it"
-                );
-                Some(m.end)
-            }
-            // Ignoring it would cut this segment differently from the writer that recorded it:
-            // the same records under a second name. Stop, naming the object.
-            Some(Err(e)) => {
-                return Err(SinkError::Unreadable {
-                    what: "manifest",
-                    key,
-                    error: e.to_string(),
-                });
-            }
-            None => None,
-        })
+        let found = self.read_manifest(&key).await?;
+        if let Some(m) = &found {
+            tracing::info!(
+                partition,
+                start,
+                end = m.end,
+                "found an earlier cut for this segment; adopting it"
+            );
+        }
+        Ok(found.map(|m| m.end))
+    }
+
+    /// The manifest at `key`, if there is one. An unreadable one stops the sink: ignoring it
+    /// would cut this segment differently from the writer that recorded it, the same records
+    /// under a second name.
+    async fn read_manifest(&self, key: &str) -> Result<Option<Manifest>, SinkError> {
+        let Some(bytes) = self.retry("get manifest", || self.store.get(key)).await? else {
+            return Ok(None);
+        };
+        Manifest::parse(&bytes)
+            .map(Some)
+            .map_err(|e| SinkError::Unreadable {
+                what: "manifest",
+                key: key.to_owned(),
+                error: e.to_string(),
+            })
     }
 
     async fn rotate_aged(&mut self) -> Result<(), SinkError> {
@@ -787,14 +791,7 @@ impl Sink {
             })
             .await?;
         if outcome == PutOutcome::AlreadyExists {
-            let existing = match self.retry("get manifest", || self.store.get(&key)).await? {
-                Some(b) => Some(Manifest::parse(&b).map_err(|e| SinkError::Unreadable {
-                    what: "manifest",
-                    key: key.clone(),
-                    error: e.to_string(),
-                })?),
-                None => None,
-            };
+            let existing = self.read_manifest(&key).await?;
             if let Some(existing) = existing
                 && existing.end != end
             {

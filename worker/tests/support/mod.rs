@@ -485,3 +485,15 @@ pub fn commit_offset(bootstrap: &str, group: &str, topic: &str, partition: i32, 
         .expect("offset");
     consumer.commit(&tpl, CommitMode::Sync).expect("commit");
 }
+
+/// Records a sink reports written, over every kind.
+pub fn records_written(m: &stockfeed_sink::metrics::SinkMetrics) -> u64 {
+    ["trade", "quote", "bar"]
+        .iter()
+        .map(|k| {
+            m.records_written
+                .get_or_create(&stockfeed_sink::metrics::KindLabels { kind: (*k).into() })
+                .get()
+        })
+        .sum()
+}
