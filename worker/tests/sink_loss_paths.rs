@@ -1,6 +1,9 @@
-//! Paths where an ordinary sequence of events used to lose records (review of 2026-12-03, C1 and
-//! H1), each against the real broker and a local lake: a SIGTERM before an adopted cut is
-//! reached, a dead letter the broker refuses, and a poison message too large for the DLQ.
+//! Paths where an ordinary sequence of events used to lose or duplicate records (review of
+//! 2026-12-03, C1, H1-H4, M2, M3), each against the real broker and a local lake: a SIGTERM
+//! before an adopted cut is reached, a dead letter the broker refuses, a poison message too
+//! large for the DLQ, transactional input after a crash, a writer that finds cuts made while it
+//! stalled, records no lake format can hold, lost group offsets, and adopted cuts larger
+//! together than the memory cap.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests report failure by panicking
 
@@ -56,11 +59,16 @@ async fn committed(bootstrap: &str, group: &str, topic: &str) -> i64 {
 }
 
 fn write_manifest(lake: &std::path::Path, topic: &str, start: i64, end: i64) {
-    let dir = lake.join(format!("_stockfeed/manifests/{topic}/0"));
+    write_manifest_of(lake, topic, 0, start, end);
+}
+
+/// The manifest an earlier writer of `partition` would have left for the cut `start..end`.
+fn write_manifest_of(lake: &std::path::Path, topic: &str, partition: i32, start: i64, end: i64) {
+    let dir = lake.join(format!("_stockfeed/manifests/{topic}/{partition}"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join(format!("{start:020}.json")),
-        format!(r#"{{"version":1,"topic":"{topic}","partition":0,"start":{start},"end":{end},"files":[],"records":{}}}"#, end - start),
+        format!(r#"{{"version":1,"topic":"{topic}","partition":{partition},"start":{start},"end":{end},"files":[],"records":{}}}"#, end - start),
     )
     .unwrap();
 }
@@ -294,8 +302,14 @@ async fn after_a_crash_between_write_and_commit_transactional_records_are_not_wr
         200
     );
 
-    // The crash: the second segment's files exist, its commit never happened.
+    // The crash: the second segment's files exist, its lake checkpoint and its commit were
+    // never written.
     support::commit_offset(&bootstrap, &group, &topic, 0, 100);
+    std::fs::remove_file(
+        lake.path()
+            .join(format!("_stockfeed/offsets/{topic}/0.json")),
+    )
+    .unwrap();
     let sink = start(cfg);
     tokio::time::sleep(Duration::from_secs(6)).await;
     sink.shutdown.cancel();
@@ -341,4 +355,362 @@ async fn an_unreadable_manifest_stops_the_sink_naming_it() {
     );
     assert!(support::read_jsonl_lake(lake.path()).is_empty());
     assert!(committed(&bootstrap, &group, &topic).await <= 0);
+}
+
+/// A writer that stalled holding a segment (SIGSTOP, a VM pause, a long GC) finds, when it goes
+/// on, that the partition's new owner cut the same offsets meanwhile: [0, 300) and [300, 600).
+/// It must write what it holds under exactly those cuts and start its own at 600; putting
+/// [300, 1000) under the name of the cut at 300 duplicates 600..1000 for whoever continues at
+/// 600 (review H2). The cuts are recorded while this sink holds every record unwritten, as the
+/// other owner's would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_that_finds_cuts_made_while_it_stalled_splits_at_every_one() {
+    let bootstrap = support::require_kafka();
+    let topic = support::unique_name("sf-zombie");
+    let group = support::unique_name("sf-zombie-group");
+    support::create_topic(&bootstrap, &topic, 1).await;
+    support::create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
+    support::produce_records(&bootstrap, &topic, &support::sample_records(1000)).await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = config(&bootstrap, &topic, &group, lake.path());
+    cfg.sink.flush.max_age = Duration::from_secs(8);
+    let sink = start(cfg.clone());
+    // Every record held (the gauge stops moving), none written: then the other writer's cuts.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut last = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let now = sink.metrics.buffered_bytes.get();
+        if now > 0 && now == last {
+            break;
+        }
+        last = now;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sink never read the records"
+        );
+    }
+    assert_eq!(
+        support::records_written(&sink.metrics),
+        0,
+        "written before the cuts were made"
+    );
+    write_manifest(lake.path(), &topic, 0, 300);
+    write_manifest(lake.path(), &topic, 300, 600);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while support::records_written(&sink.metrics) < 1000 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sink.shutdown.cancel();
+    sink.task.await.unwrap().unwrap();
+    // Whoever continues from the committed offset adds nothing.
+    let sink = start(cfg);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sink.shutdown.cancel();
+    sink.task.await.unwrap().unwrap();
+
+    let files = support::read_jsonl_lake(lake.path());
+    let mut ids: Vec<_> = files
+        .iter()
+        .flat_map(|(_, rs)| rs.iter().map(Record::id))
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (1000, 1000), "every record once");
+    let mut starts: Vec<&str> = files
+        .iter()
+        .map(|(name, _)| name.rsplit('+').next().unwrap().split('.').next().unwrap())
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    assert_eq!(
+        starts,
+        [
+            "00000000000000000000",
+            "00000000000000000300",
+            "00000000000000000600"
+        ],
+        "files named after the recorded cuts"
+    );
+    assert_eq!(committed(&bootstrap, &group, &topic).await, 1000);
+}
+
+/// Records that pass validation must be encodable by every lake format, or go to the DLQ: a
+/// trade condition holding CSV's list separator used to fail the encoder after its manifest
+/// was written, at every restart, on every replica (review H4). A bar whose trade count
+/// exceeds BIGINT is refused the same way (it would stop a Parquet lake).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_no_lake_format_can_hold_are_dead_lettered_not_fatal() {
+    let bootstrap = support::require_kafka();
+    let topic = support::unique_name("sf-unencodable");
+    let group = support::unique_name("sf-unencodable-group");
+    support::create_topic(&bootstrap, &topic, 1).await;
+    support::create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
+    let mut records = support::sample_records(300);
+    let Record::Trade(t) = records[0].clone() else {
+        panic!("sample 0 is a trade")
+    };
+    records.insert(100, Record::Trade(t.with_conditions(vec!["F|T".into()])));
+    let Some(Record::Bar(b)) = records
+        .iter()
+        .find(|r| matches!(r, Record::Bar(_)))
+        .cloned()
+    else {
+        panic!("no bar among the samples")
+    };
+    records.insert(200, Record::Bar(b.with_stats(None, Some(u64::MAX))));
+    support::produce_records(&bootstrap, &topic, &records).await;
+    let lake = tempfile::tempdir().unwrap();
+    let mut cfg = config(&bootstrap, &topic, &group, lake.path());
+    cfg.sink.format = stockfeed_sink::format::Format::Csv;
+    let sink = start(cfg);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while committed(&bootstrap, &group, &topic).await < 302 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not committed to the end"
+        );
+        assert!(
+            !sink.task.is_finished(),
+            "the sink stopped: {:?}",
+            sink.task.await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sink.shutdown.cancel();
+    let summary = sink.task.await.unwrap().unwrap();
+    assert_eq!((summary.records_written, summary.dead_letters), (300, 2));
+    let letters = support::read_raw(&bootstrap, &format!("{topic}.dlq"), 2).await;
+    let reasons: Vec<&str> = letters
+        .iter()
+        .filter_map(|l| l.header("sf-dlq-reason"))
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("conditions[0]")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("trade_count")),
+        "{reasons:?}"
+    );
+}
+
+/// Deletes the records of partition 0 below `before`, as retention would.
+async fn delete_records_below(bootstrap: &str, topic: &str, before: i64) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Offset(before))
+        .unwrap();
+    let done = admin
+        .delete_records(&tpl, &AdminOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        done.find_partition(topic, 0).unwrap().offset(),
+        rdkafka::Offset::Offset(before)
+    );
+}
+
+/// The group's offsets are gone (a feed suspended past `offsets.retention.minutes`, the lake
+/// moved from `stockfeed run` to the operator, a reset) and retention has removed the start of
+/// the topic, so no recorded cut begins where the topic now starts. The sink resumes from the
+/// lake's checkpoint instead of writing the retained records a second time (review M3), then
+/// writes what comes after once. A checkpoint beyond the end of the topic (recreated, or another
+/// topic's lake) stops the sink rather than skip records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_lost_its_offsets_resumes_from_the_lake() {
+    let bootstrap = support::require_kafka();
+    let topic = support::unique_name("sf-lost-offsets");
+    support::create_topic(&bootstrap, &topic, 1).await;
+    support::create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
+    let records = support::sample_records(3500);
+    support::produce_records(&bootstrap, &topic, &records[..3000]).await;
+    let lake = tempfile::tempdir().unwrap();
+    let first = support::unique_name("sf-lost-offsets-a");
+    let mut cfg = config(&bootstrap, &topic, &first, lake.path());
+    cfg.sink.flush.max_records = 1000;
+    let sink = start(cfg.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while committed(&bootstrap, &first, &topic).await < 3000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first group never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sink.shutdown.cancel();
+    sink.task.await.unwrap().unwrap();
+    delete_records_below(&bootstrap, &topic, 1500).await;
+
+    // Another group (no offsets): it starts where the topic starts now, 1500, not a cut.
+    let second = support::unique_name("sf-lost-offsets-b");
+    cfg.kafka.group_id = Some(second.clone());
+    support::produce_records(&bootstrap, &topic, &records[3000..]).await;
+    let sink = start(cfg.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while committed(&bootstrap, &second, &topic).await < 3500 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "second group never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sink.shutdown.cancel();
+    let summary = sink.task.await.unwrap().unwrap();
+    assert_eq!(
+        summary.records_written, 500,
+        "only the new records are written"
+    );
+    assert_eq!(sink.metrics.resumed_from_lake.get(), 1);
+    let mut ids: Vec<_> = support::read_jsonl_lake(lake.path())
+        .into_iter()
+        .flat_map(|(_, rs)| rs.into_iter().map(|r| r.id()))
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (3500, 3500), "every record once");
+
+    // The lake says 3500; a topic of that name with 100 records is another topic.
+    let other = tempfile::tempdir().unwrap();
+    let fresh = support::unique_name("sf-lake-ahead");
+    support::create_topic(&bootstrap, &fresh, 1).await;
+    support::create_topic(&bootstrap, &format!("{fresh}.dlq"), 1).await;
+    support::produce_records(&bootstrap, &fresh, &records[..100]).await;
+    let dir = other.path().join(format!("_stockfeed/offsets/{fresh}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("0.json"),
+        format!(r#"{{"version":1,"topic":"{fresh}","partition":0,"end":3500}}"#),
+    )
+    .unwrap();
+    let group = support::unique_name("sf-lake-ahead-group");
+    let sink = start(config(&bootstrap, &fresh, &group, other.path()));
+    let err = tokio::time::timeout(Duration::from_secs(60), sink.task)
+        .await
+        .expect("the sink ran on with a lake ahead of its topic")
+        .unwrap()
+        .expect_err("the sink skipped records to a checkpoint beyond the topic");
+    assert!(
+        matches!(
+            err,
+            SinkError::LakeAhead {
+                lake: 3500,
+                high: 100,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(support::read_jsonl_lake(other.path()).is_empty());
+}
+
+/// After a crash every partition's restart adopts the cut its last writer recorded, and an
+/// adopted cut is held whole until it is complete: together they can be many times the
+/// memory cap (the first writer cut them at different moments, or the limits were lowered
+/// since). Reading them all at once would run out of memory at every restart; the sink must
+/// complete them one at a time, pausing the other partitions, and still write every record
+/// once (review M2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopted_cuts_larger_together_than_the_memory_cap_complete_one_at_a_time() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    const PARTITIONS: i32 = 12;
+    let bootstrap = support::require_kafka();
+    let topic = support::unique_name("sf-adopted-memory");
+    let group = support::unique_name("sf-adopted-memory-group");
+    support::create_topic(&bootstrap, &topic, PARTITIONS).await;
+    support::create_topic(&bootstrap, &format!("{topic}.dlq"), 1).await;
+    let records = support::sample_records(120_000);
+    // Round robin, so that no one cut is most of the data.
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut held_by_partition = vec![0usize; PARTITIONS as usize];
+    let mut deliveries = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let msg = stockfeed_kafka::OutgoingMessage::from_record(r);
+        let p = i as i32 % PARTITIONS;
+        // What the sink counts for a record it holds: payload plus its per-record overhead.
+        held_by_partition[p as usize] += msg.payload.len() + 320;
+        let record = FutureRecord::to(&topic)
+            .partition(p)
+            .key(&msg.key)
+            .payload(&msg.payload)
+            .headers(msg.headers());
+        deliveries.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    for d in deliveries {
+        d.await.unwrap().unwrap();
+    }
+    let held: usize = held_by_partition.iter().sum();
+    let largest = held_by_partition.iter().copied().max().unwrap();
+    let lake = tempfile::tempdir().unwrap();
+    for p in 0..PARTITIONS {
+        write_manifest_of(lake.path(), &topic, p, 0, 10_000);
+    }
+    let cap = 8 * 1024 * 1024;
+    // Held at once at most: the cap, the cut being completed, and what was already fetched
+    // for the others when they were paused (librdkafka's queue, a quarter of the cap, and the
+    // reader's batches). Measured with 12 partitions: 15-16 MB held with the pauses, 21-24 MB
+    // without (bound 21 MB): librdkafka tends to serve one partition after another, so without
+    // pauses the peak is not all the cuts at once here; the pause count is the sharper guard.
+    let read_ahead = 6 * 1024 * 1024;
+    let bound = cap + largest + read_ahead;
+    assert!(
+        bound < held * 3 / 4,
+        "the test cannot tell: {bound} vs {held}"
+    );
+    let mut cfg = config(&bootstrap, &topic, &group, lake.path());
+    cfg.sink.flush.max_records = 1_000_000;
+    cfg.sink.flush.max_bytes = 1 << 30;
+    cfg.sink.memory.max_buffered_bytes = Some(cap);
+    let sink = start(cfg);
+    let mut peak = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while support::records_written(&sink.metrics) < records.len() as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "not all written");
+        assert!(!sink.task.is_finished(), "the sink stopped");
+        peak = peak.max(sink.metrics.buffered_bytes.get());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sink.shutdown.cancel();
+    sink.task.await.unwrap().unwrap();
+    assert!(
+        (peak as usize) < bound,
+        "peak {peak} bytes held, above {bound}: of {held} in the adopted cuts, at most \
+         {largest} in one (cap {cap})"
+    );
+    eprintln!("held at most {peak} bytes (bound {bound}, adopted cuts {held})");
+    assert!(sink.metrics.paused_for_adopted_cuts.get() > 0);
+    let mut ids: Vec<_> = support::read_jsonl_lake(lake.path())
+        .into_iter()
+        .flat_map(|(_, rs)| rs.into_iter().map(|r| r.id()))
+        .collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (n, ids.len()),
+        (records.len(), records.len()),
+        "every record once"
+    );
+    let after = {
+        let (b, g, t) = (bootstrap.clone(), group.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || support::committed_and_high(&b, &g, &t, PARTITIONS))
+            .await
+            .unwrap()
+    };
+    assert!(
+        after.iter().all(|&(c, h)| c == h && h == 10_000),
+        "{after:?}"
+    );
 }

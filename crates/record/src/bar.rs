@@ -106,6 +106,16 @@ impl Bar {
     }
 
     pub(crate) fn validate_fields(&self) -> Result<(), FieldError> {
+        // Parquet and Glue hold the count as a signed 64-bit integer (BIGINT); a larger one
+        // would pass here and then stop the sink's partition at every restart.
+        if let Some(n) = self.trade_count
+            && i64::try_from(n).is_err()
+        {
+            return Err(FieldError::new(
+                "trade_count",
+                format!("{n} is above {} (BIGINT)", i64::MAX),
+            ));
+        }
         let (o, h, l, c) = (self.open, self.high, self.low, self.close);
         if h < l {
             return Err(FieldError::new("high", format!("{h} is below low {l}")));

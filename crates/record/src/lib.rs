@@ -492,6 +492,10 @@ fn strip_position(err: &serde_json::Error) -> String {
 }
 
 /// Checks a short free-text field: printable ASCII without spaces, at most `max` characters.
+/// How a list of text values (a trade's conditions) is joined in one CSV cell; no entry may
+/// contain it.
+pub const LIST_SEPARATOR: char = '|';
+
 pub(crate) fn check_token(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.is_empty() || value.len() > max {
         return Err(FieldError::new(

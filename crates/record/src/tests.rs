@@ -231,3 +231,22 @@ fn plausibility_window_edges() {
     assert!(check_plausible(now() + MAX_FUTURE_SKEW + Duration::nanoseconds(1), now()).is_err());
     assert_eq!(start, Utc.with_ymd_and_hms(1971, 2, 8, 0, 0, 0).unwrap());
 }
+
+/// What validation lets through must be encodable in every lake format: a record that passes
+/// here and fails in the encoder would stop its partition at every restart (review of the
+/// sink, H4). So a condition with the CSV list separator, and a trade count beyond BIGINT, are
+/// refused here, naming the field, and go to the dead-letter topic.
+#[test]
+fn values_no_lake_format_can_hold_are_refused() {
+    let t = trade().with_conditions(vec!["F|T".into()]);
+    let err = Record::from(t).validate(now()).unwrap_err();
+    assert_eq!(err.field, "conditions[0]");
+    assert!(err.problem.contains('|'), "{}", err.problem);
+
+    let b = bar().with_stats(None, Some(u64::MAX));
+    let err = Record::from(b).validate(now()).unwrap_err();
+    assert_eq!(err.field, "trade_count");
+
+    let b = bar().with_stats(None, Some(i64::MAX as u64));
+    assert_eq!(Record::from(b).validate(now()), Ok(()));
+}

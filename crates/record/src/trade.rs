@@ -115,7 +115,20 @@ impl Trade {
             ));
         }
         for (i, c) in self.conditions.iter().enumerate() {
-            check_token(&format!("conditions[{i}]"), c, 8)?;
+            let field = format!("conditions[{i}]");
+            check_token(&field, c, 8)?;
+            // Every lake format must be able to hold what validation lets through: a record
+            // that passes here and then fails to encode would stop its partition at every
+            // restart. CSV joins the list with this character.
+            if c.contains(crate::LIST_SEPARATOR) {
+                return Err(FieldError::new(
+                    field,
+                    format!(
+                        "{c:?} contains `{}`, the lake's list separator",
+                        crate::LIST_SEPARATOR
+                    ),
+                ));
+            }
         }
         if let Some(trade_id) = &self.trade_id {
             check_token("trade_id", trade_id, 64)?;

@@ -36,6 +36,19 @@ pub enum SinkError {
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error(
+        "the lake holds {topic} partition {partition} up to offset {lake} ({key}) but the topic \
+         ends at {high}: it was recreated, or the lake belongs to another topic; the sink stops \
+         rather than skip the new records. Delete {key} (and the topic's manifests) to write \
+         the new topic into this lake, or point the sink at another prefix"
+    )]
+    LakeAhead {
+        topic: String,
+        partition: i32,
+        lake: i64,
+        high: i64,
+        key: String,
+    },
+    #[error(
         "the lake's {what} {key} is unreadable ({error}); the sink stops rather than cut or fold \
          differently from the writer that saved it: restore or remove that object"
     )]

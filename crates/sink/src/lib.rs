@@ -7,6 +7,7 @@
 //! market-data sources, of the Glue catalog or of Kubernetes.
 
 pub mod bars;
+pub mod checkpoint;
 pub mod consumer;
 pub mod format;
 pub mod lake;

@@ -34,6 +34,10 @@ pub struct SinkMetrics {
     pub dlq: Counter,
     /// Dead letters the broker refused after they were sent (the partition stops, uncommitted).
     pub dlq_refused: Counter,
+    /// Partitions resumed from the lake's checkpoint because Kafka's offset was behind it.
+    pub resumed_from_lake: Counter,
+    /// Times fetching was paused so adopted cuts complete within the memory cap.
+    pub paused_for_adopted_cuts: Counter,
     pub bar_late_trades: Counter,
     pub bars_open: Gauge,
     pub errors: Family<ErrorLabels, Counter>,
@@ -61,6 +65,8 @@ impl SinkMetrics {
             lateness: age_histogram(),
             dlq: Counter::default(),
             dlq_refused: Counter::default(),
+            resumed_from_lake: Counter::default(),
+            paused_for_adopted_cuts: Counter::default(),
             bar_late_trades: Counter::default(),
             bars_open: Gauge::default(),
             errors: Family::default(),
@@ -115,6 +121,16 @@ impl SinkMetrics {
             "dlq_refused",
             "Dead letters the broker refused (no Write ACL, too large); the sink stops before committing past them",
             m.dlq_refused.clone(),
+        );
+        r.register(
+            "resumed_from_lake",
+            "Partitions resumed from the lake's checkpoint, further than the group's committed offset (offsets expired, another group, a reset)",
+            m.resumed_from_lake.clone(),
+        );
+        r.register(
+            "paused_for_adopted_cuts",
+            "Times fetching was paused so that cuts adopted from an earlier writer complete one at a time within the memory cap",
+            m.paused_for_adopted_cuts.clone(),
         );
         r.register(
             "bar_late_trades",

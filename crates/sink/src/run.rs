@@ -47,7 +47,7 @@ use stockfeed_kafka::writer::{KafkaWriter, Outgoing, WriterError, WriterSettings
 use stockfeed_kafka::{Connect, decode_message};
 use stockfeed_record::RecordKind;
 use stockfeed_record::lake::layout::{
-    Dataset, PartitionBy, bar_state_key, file_name, manifest_key, partition_dir_in,
+    Dataset, PartitionBy, bar_state_key, checkpoint_key, file_name, manifest_key, partition_dir_in,
 };
 use stockfeed_spec::sink::SinkConfig;
 
@@ -119,6 +119,11 @@ struct Sink {
     writing: HashMap<i32, InFlight>,
     /// Bumped when a partition is revoked: a write cut before that must not commit.
     epochs: HashMap<i32, u64>,
+    /// Partitions whose fetching is paused while an adopted cut completes within the memory
+    /// cap (see `pause_for_adopted_cut`).
+    paused: std::collections::HashSet<i32>,
+    /// The partition whose adopted cut is being completed while the others are paused.
+    completing: Option<i32>,
     encoders: Arc<tokio::sync::Semaphore>,
     summary: SinkSummary,
     /// Shared with `/readyz` (through [`SinkReadiness`]) and every write.
@@ -144,6 +149,7 @@ pub async fn run_sink(
     let partition_by = config.partition_by().map_err(SinkError::Config)?;
     let lake = LakeUrl::parse(&config.sink.url).map_err(StoreError::from)?;
     let store = crate::lake::open(&lake, &config.sink.s3).await?;
+    crate::lake::probe_create_if_absent(store.as_ref()).await?;
     let base = config.kafka.connection.client_config()?;
     let topic = config.kafka.topic.clone();
     let dlq_topic = config.dlq_topic();
@@ -191,6 +197,8 @@ pub async fn run_sink(
         writes: tokio::task::JoinSet::new(),
         writing: HashMap::new(),
         epochs: HashMap::new(),
+        paused: std::collections::HashSet::new(),
+        completing: None,
         encoders: Arc::new(tokio::sync::Semaphore::new(encoder_permits())),
         summary: SinkSummary::default(),
         store_health: readiness.store.clone(),
@@ -219,6 +227,7 @@ pub async fn run_sink(
             }
             _ = tick.tick() => {
                 sink.rotate_aged().await?;
+                sink.review_pauses();
                 sink.update_gauges();
                 if let Some(rss) = stockfeed_telemetry::rss_bytes() {
                     sink.metrics.rss_bytes.set(rss as i64);
@@ -240,7 +249,7 @@ pub async fn run_sink(
     while let Ok(batch) = incoming.try_recv() {
         for item in batch {
             if let Incoming::Rebalance(events) = item {
-                sink.apply_events(events, &readiness);
+                sink.apply_events(events, &readiness).await?;
             }
         }
     }
@@ -250,7 +259,7 @@ pub async fn run_sink(
         .lock()
         .map(|mut e| std::mem::take(&mut *e))
         .unwrap_or_default();
-    sink.apply_events(late, &readiness);
+    sink.apply_events(late, &readiness).await?;
     let partitions: Vec<i32> = sink.segments.keys().copied().collect();
     for p in partitions {
         sink.rotate(p).await?;
@@ -494,13 +503,16 @@ impl Sink {
     /// One item from the reading task.
     async fn handle(&mut self, item: Incoming, readiness: &SinkReadiness) -> Result<(), SinkError> {
         match item {
-            Incoming::Rebalance(events) => self.apply_events(events, readiness),
+            Incoming::Rebalance(events) => self.apply_events(events, readiness).await?,
             Incoming::Message {
                 partition,
                 offset,
                 payload_len,
                 record,
             } => {
+                if self.already_taken(partition, offset) {
+                    return Ok(());
+                }
                 let record = match record {
                     Ok(record) => Some(record),
                     Err((reason, original)) => {
@@ -523,7 +535,25 @@ impl Sink {
         Ok(())
     }
 
-    fn apply_events(&mut self, events: Vec<RebalanceEvent>, readiness: &SinkReadiness) {
+    /// A message at or behind what the partition has already taken: below where it resumed
+    /// (the lake's checkpoint, ahead of Kafka's offset: fetched before the seek took effect),
+    /// or delivered again after that seek. Already in the lake or in the open segment, and
+    /// dead-lettered already if poison.
+    fn already_taken(&self, partition: i32, offset: i64) -> bool {
+        match self.segments.get(&partition) {
+            Some(seg) => offset < seg.next,
+            None => self
+                .next_start
+                .get(&partition)
+                .is_some_and(|start| offset < *start),
+        }
+    }
+
+    async fn apply_events(
+        &mut self,
+        events: Vec<RebalanceEvent>,
+        readiness: &SinkReadiness,
+    ) -> Result<(), SinkError> {
         for event in events {
             match event {
                 RebalanceEvent::Revoked(ps) => {
@@ -539,11 +569,12 @@ impl Sink {
                         self.next_start.remove(&p);
                         self.newest_event.remove(&p);
                         self.bar_states.remove(&p);
+                        self.paused.remove(&p);
                         *self.epochs.entry(p).or_default() += 1;
                     }
                 }
                 RebalanceEvent::Assigned(ps) => {
-                    self.resume_points(&ps);
+                    self.resume_points(&ps).await?;
                     readiness
                         .joined
                         .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -551,6 +582,7 @@ impl Sink {
             }
         }
         self.update_gauges();
+        Ok(())
     }
 
     /// Bytes held by open segments and by segments still being written.
@@ -619,7 +651,10 @@ impl Sink {
             None => seg.skip(offset),
         }
         let flush = self.config.sink.flush;
-        let full = seg.record_count() >= flush.max_records || seg.bytes >= flush.max_bytes;
+        // A segment with a recorded cut ends there, whatever the limits say now (they may have
+        // been lowered since): cutting it early would only meet the same manifest again.
+        let full = seg.required_end.is_none()
+            && (seg.record_count() >= flush.max_records || seg.bytes >= flush.max_bytes);
         let done = seg.required_end.is_some_and(|end| seg.next >= end);
         if full || done {
             self.rotate(partition).await?;
@@ -628,23 +663,31 @@ impl Sink {
     }
 
     /// Where each newly assigned partition's first segment starts: the group's committed
-    /// offset, which is the end of the last segment anyone committed. A running sink starts
+    /// offset, which is the end of the last segment anyone committed, or the lake's checkpoint
+    /// when it is further on (Kafka's offsets lost: see `checkpoint.rs`). A running sink starts
     /// each segment where the last one ended, so both paths name a segment by the same offset.
     /// The first consumed offset would not do: with transactional producers a commit marker
     /// sits at the committed offset, so a restarted sink would name the segment one higher
     /// than the manifest of the writer before it, miss its cut, and write its records again.
-    /// Without a committed offset (a new group) the first consumed offset is used.
-    fn resume_points(&mut self, partitions: &[i32]) {
+    /// When neither knows (a new group on a new lake) the first consumed offset is used.
+    async fn resume_points(&mut self, partitions: &[i32]) -> Result<(), SinkError> {
+        let new: Vec<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|p| !self.next_start.contains_key(p))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        // A partition paused before a revocation may come back paused (librdkafka keeps the
+        // flag per partition); nothing of ours is paused on a fresh assignment.
         let mut tpl = TopicPartitionList::new();
-        for p in partitions {
-            if !self.next_start.contains_key(p) {
-                tpl.add_partition(&self.topic, *p);
-            }
+        for p in &new {
+            tpl.add_partition(&self.topic, *p);
         }
-        if tpl.count() == 0 {
-            return;
-        }
+        let _ = self.consumer.resume(&tpl);
         // A blocking OffsetFetch, once per assignment, before any message of it is handled.
+        let mut committed: HashMap<i32, i64> = HashMap::new();
         match self
             .consumer
             .committed_offsets(tpl, Duration::from_secs(10))
@@ -652,15 +695,87 @@ impl Sink {
             Ok(list) => {
                 for e in list.elements() {
                     if let Offset::Offset(o) = e.offset() {
-                        self.next_start.insert(e.partition(), o);
+                        committed.insert(e.partition(), o);
                     }
                 }
             }
             Err(e) => tracing::warn!(
                 error = %e,
-                "cannot read the committed offsets; segments start at the first consumed offset"
+                "cannot read the committed offsets; resuming from the lake's checkpoints"
             ),
         }
+        for p in new {
+            let kafka = committed.get(&p).copied();
+            let lake = self.lake_checkpoint(p).await?;
+            let Some(resume) = crate::checkpoint::resume_offset(kafka, lake) else {
+                continue;
+            };
+            if lake == Some(resume) && kafka != Some(resume) {
+                self.resume_from_lake(p, kafka, resume)?;
+            }
+            self.next_start.insert(p, resume);
+        }
+        Ok(())
+    }
+
+    /// The end recorded in the partition's lake checkpoint, if there is one.
+    async fn lake_checkpoint(&self, partition: i32) -> Result<Option<i64>, SinkError> {
+        let key = checkpoint_key(&self.topic, partition);
+        let Some(bytes) = self
+            .retry("get lake checkpoint", || self.store.get(&key))
+            .await?
+        else {
+            return Ok(None);
+        };
+        crate::checkpoint::Checkpoint::parse(&bytes)
+            .map(|c| Some(c.end))
+            .map_err(|e| SinkError::Unreadable {
+                what: "lake checkpoint",
+                key,
+                error: e.to_string(),
+            })
+    }
+
+    /// Moves a partition on to the lake's checkpoint, past what Kafka's offset says (or
+    /// where Kafka has none), after checking the topic reaches that far.
+    fn resume_from_lake(
+        &mut self,
+        partition: i32,
+        kafka: Option<i64>,
+        lake: i64,
+    ) -> Result<(), SinkError> {
+        let (_, high) = self
+            .consumer
+            .fetch_watermarks(&self.topic, partition, Duration::from_secs(10))
+            .map_err(SinkError::Consumer)?;
+        if lake > high {
+            return Err(SinkError::LakeAhead {
+                topic: self.topic.clone(),
+                partition,
+                lake,
+                high,
+                key: checkpoint_key(&self.topic, partition),
+            });
+        }
+        tracing::warn!(
+            partition,
+            kafka_committed = ?kafka,
+            lake_checkpoint = lake,
+            "the lake holds this partition further than the group's committed offset \
+             (offsets expired, another group, or a reset); resuming from the lake"
+        );
+        self.metrics.resumed_from_lake.inc();
+        if let Err(e) = self.consumer.seek(
+            &self.topic,
+            partition,
+            Offset::Offset(lake),
+            Duration::from_secs(10),
+        ) {
+            // Not needed for correctness (messages below are skipped as they come), only to
+            // avoid reading them.
+            tracing::warn!(partition, error = %e, "cannot seek to the lake's checkpoint; skipping up to it");
+        }
+        Ok(())
     }
 
     /// The cut recorded by an earlier writer for a segment starting at `start`, if any.
@@ -674,6 +789,17 @@ impl Sink {
                 end = m.end,
                 "found an earlier cut for this segment; adopting it"
             );
+            if m.records > self.config.sink.flush.max_records as u64 {
+                tracing::warn!(
+                    partition,
+                    start,
+                    records = m.records,
+                    max_records = self.config.sink.flush.max_records,
+                    "the adopted cut holds more records than flush.maxRecords allows now (limits \
+                     lowered since it was cut?); it is completed whole, within the memory cap by \
+                     pausing other partitions if need be"
+                );
+            }
         }
         Ok(found.map(|m| m.end))
     }
@@ -711,12 +837,9 @@ impl Sink {
     }
 
     async fn enforce_memory_cap(&mut self) -> Result<(), SinkError> {
-        let memory = self.config.sink.memory;
         loop {
-            let buffered = self.buffered_bytes();
-            let over =
-                buffered > memory.buffered_bytes() || self.open_files() > memory.max_open_files;
-            if !over {
+            if !self.over_memory_cap() {
+                self.resume_paused();
                 // The gauges follow on the next tick: setting them here repeated both sums
                 // after every record.
                 return Ok(());
@@ -729,17 +852,118 @@ impl Sink {
                 .map(|(p, _)| *p)
             else {
                 // Everything is being written already: wait for a write to release its bytes.
-                if self.writes.is_empty() {
-                    return Ok(());
+                if !self.writes.is_empty() {
+                    self.finish_next_write().await?;
+                    continue;
                 }
-                self.finish_next_write().await?;
-                continue;
+                // What is left are adopted cuts, which must be read whole before they can be
+                // written: complete them one at a time, the others' fetching paused.
+                self.pause_for_adopted_cut();
+                return Ok(());
             };
             tracing::debug!(
                 partition = largest,
                 "memory cap reached: writing the largest segment early"
             );
             self.rotate(largest).await?;
+        }
+    }
+
+    /// Over the memory cap with only adopted cuts held (after a crash, every partition's
+    /// restart adopts the cut its last writer recorded, each to be held whole, and together
+    /// they can be many times the cap): pauses fetching for every assigned partition but the
+    /// one closest to its cut, so that they complete one after another within the cap instead
+    /// of all at once, out of memory, and again at every restart.
+    fn pause_for_adopted_cut(&mut self) {
+        // Stay with the cut being completed until it is: switching to whichever is closest
+        // would let every partition's read-ahead through in turn.
+        let current = self
+            .completing
+            .filter(|p| self.segments.get(p).is_some_and(Segment::short_of_its_cut));
+        let Some(keep) = current.or_else(|| {
+            self.segments
+                .iter()
+                .filter(|(_, s)| s.short_of_its_cut())
+                .min_by_key(|(_, s)| s.end() - s.next)
+                .map(|(p, _)| *p)
+        }) else {
+            return;
+        };
+        self.completing = Some(keep);
+        let assigned = match self.consumer.assignment() {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the assignment to pause fetching");
+                return;
+            }
+        };
+        // The partition to complete may have been paused for another that has completed since.
+        if self.paused.remove(&keep) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.topic, keep);
+            if let Err(e) = self.consumer.resume(&tpl) {
+                tracing::warn!(partition = keep, error = %e, "cannot resume fetching");
+            }
+        }
+        let mut pause = TopicPartitionList::new();
+        for e in assigned.elements() {
+            let p = e.partition();
+            if p != keep && !self.paused.contains(&p) {
+                pause.add_partition(&self.topic, p);
+            }
+        }
+        if pause.count() == 0 {
+            return;
+        }
+        match self.consumer.pause(&pause) {
+            Ok(()) => {
+                self.metrics.paused_for_adopted_cuts.inc();
+                self.paused
+                    .extend(pause.elements().iter().map(|e| e.partition()));
+                tracing::info!(
+                    completing = keep,
+                    paused = ?self.paused,
+                    buffered_bytes = self.buffered_bytes(),
+                    "memory cap reached by adopted cuts: completing one, the other partitions paused"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot pause fetching"),
+        }
+    }
+
+    /// While fetching is paused for adopted cuts: resumes it once back under the cap, or moves
+    /// on to the next adopted cut when the one being completed is done. Called every tick and
+    /// after every write, since with the others paused no message may come to trigger it.
+    fn review_pauses(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        if self.over_memory_cap() {
+            self.pause_for_adopted_cut();
+        } else {
+            self.resume_paused();
+        }
+    }
+
+    fn over_memory_cap(&self) -> bool {
+        let memory = self.config.sink.memory;
+        self.buffered_bytes() > memory.buffered_bytes() || self.open_files() > memory.max_open_files
+    }
+
+    /// Resumes fetching of the partitions [`pause_for_adopted_cut`] paused.
+    fn resume_paused(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        self.completing = None;
+        let mut tpl = TopicPartitionList::new();
+        for p in self.paused.drain() {
+            tpl.add_partition(&self.topic, p);
+        }
+        if let Err(e) = self.consumer.resume(&tpl) {
+            tracing::warn!(error = %e, "cannot resume fetching");
+        } else {
+            tracing::info!("back under the memory cap: fetching every partition again");
         }
     }
 
@@ -758,18 +982,27 @@ impl Sink {
         // has not read up to yet: writing it now would create the cut's files from part of its
         // records and commit offsets that were never written. Keep reading; at shutdown the
         // segment is dropped with its partition and the next owner completes the same cut.
-        if let Some(cut) = seg.required_end
-            && seg.next < cut
-        {
+        if seg.short_of_its_cut() {
             tracing::info!(
                 partition,
                 start = seg.start,
                 read_to = seg.next,
-                cut_end = cut,
+                cut_end = ?seg.required_end,
                 "not writing an adopted cut before it is reached"
             );
             self.segments.insert(partition, seg);
             return Ok(());
+        }
+        // Records past a recorded cut (a writer that stalled while another cut the same
+        // offsets, or one that read ahead of an adopted cut) belong to the segments after it,
+        // under their own names: write the cut as recorded, then go on from its end, adopting
+        // the next recorded cut if there is one.
+        if seg.holds_past_its_cut() {
+            let cut = seg.end();
+            let rest = seg.split_off(cut, &self.partition_by);
+            self.segments.insert(partition, seg);
+            Box::pin(self.rotate(partition)).await?;
+            return self.continue_after_cut(partition, rest).await;
         }
         let started = Instant::now();
         let end = seg.end();
@@ -795,27 +1028,17 @@ impl Sink {
             if let Some(existing) = existing
                 && existing.end != end
             {
-                if existing.end > end {
-                    // An earlier writer cut later than we can yet: wait for more records.
-                    seg.required_end = Some(existing.end);
-                    self.segments.insert(partition, seg);
-                    return Ok(());
-                }
+                // Another writer recorded this segment first. A longer cut waits for more
+                // records; a shorter one is written as recorded and the rest goes on after it.
                 tracing::info!(
                     partition,
                     start = seg.start,
                     end = existing.end,
-                    "adopting an earlier, shorter cut"
+                    "another writer cut this segment first; adopting its cut"
                 );
-                let rest = seg.split_off(existing.end, &self.partition_by);
+                seg.required_end = Some(existing.end);
                 self.segments.insert(partition, seg);
-                Box::pin(self.rotate(partition)).await?;
-                if !rest.is_empty() {
-                    let mut rest = rest;
-                    rest.required_end = self.existing_cut(partition, rest.start).await?;
-                    self.segments.insert(partition, rest);
-                }
-                return Ok(());
+                return Box::pin(self.rotate(partition)).await;
             }
         }
 
@@ -853,6 +1076,10 @@ impl Sink {
             epoch: self.epochs.get(&partition).copied().unwrap_or_default(),
             files,
             bar_state,
+            checkpoint: (
+                checkpoint_key(&self.topic, partition),
+                crate::checkpoint::Checkpoint::new(&self.topic, partition, end).to_bytes(),
+            ),
             bytes: seg.bytes,
             cut_at: started,
         };
@@ -866,6 +1093,26 @@ impl Sink {
         };
         self.writes.spawn(write_segment(job, context));
         self.update_gauges();
+        Ok(())
+    }
+
+    /// Carries on after a recorded cut with the records read past it: they start the next
+    /// segment, which adopts the cut recorded for it (if any) and is written at once when it
+    /// is already complete (a stalled writer may hold several recorded cuts' worth).
+    async fn continue_after_cut(
+        &mut self,
+        partition: i32,
+        mut rest: Segment,
+    ) -> Result<(), SinkError> {
+        if rest.is_empty() {
+            return Ok(());
+        }
+        rest.required_end = self.existing_cut(partition, rest.start).await?;
+        let complete = rest.required_end.is_some_and(|cut| rest.next >= cut);
+        self.segments.insert(partition, rest);
+        if complete {
+            Box::pin(self.rotate(partition)).await?;
+        }
         Ok(())
     }
 
@@ -976,6 +1223,7 @@ impl Sink {
             "segment written and committed"
         );
         self.summary.segments += 1;
+        self.review_pauses();
         self.metrics.segments_committed.inc();
         self.metrics
             .flush_latency

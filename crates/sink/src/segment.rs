@@ -40,6 +40,10 @@ struct FileRecords {
     /// `offsets[i]` is the Kafka offset of `records[i]`; kept apart so that the records can
     /// be handed to the encoder as they are.
     offsets: Vec<i64>,
+    /// `sizes[i]` is what `records[i]` counts against the byte limits, so that a split moves
+    /// exactly what was counted (re-measuring there undercounted, and the segment after a
+    /// split looked smaller than it was).
+    sizes: Vec<u32>,
     records: Vec<Record>,
 }
 
@@ -82,9 +86,12 @@ impl Segment {
                 dir: partition_dir(partition_by, &record),
                 kind: record.kind(),
                 offsets: Vec::new(),
+                sizes: Vec::new(),
                 records: Vec::new(),
             });
         file.offsets.push(offset);
+        file.sizes
+            .push(u32::try_from(payload_len).unwrap_or(u32::MAX));
         file.records.push(record);
         self.len += 1;
         self.bytes += payload_len;
@@ -117,6 +124,16 @@ impl Segment {
         self.required_end.unwrap_or(self.next)
     }
 
+    /// Offsets past the cut this segment must end at: they belong to the segments after it.
+    pub fn holds_past_its_cut(&self) -> bool {
+        self.required_end.is_some_and(|cut| self.next > cut)
+    }
+
+    /// An adopted cut this segment has not read up to yet.
+    pub fn short_of_its_cut(&self) -> bool {
+        self.required_end.is_some_and(|cut| self.next < cut)
+    }
+
     /// The records in offset order, as they were consumed (the bar fold depends on it).
     pub fn records_in_offset_order(&self) -> impl Iterator<Item = &Record> {
         let mut all: Vec<(i64, &Record)> = self
@@ -134,12 +151,13 @@ impl Segment {
         for file in self.files.values_mut() {
             let keep = file.offsets.partition_point(|o| *o < at);
             let offsets = file.offsets.split_off(keep);
+            let sizes = file.sizes.split_off(keep);
             let records = file.records.split_off(keep);
-            for (o, r) in offsets.into_iter().zip(records) {
-                let len = r.to_json().len();
-                self.bytes = self.bytes.saturating_sub(len);
+            for ((o, size), r) in offsets.into_iter().zip(sizes).zip(records) {
+                let size = size as usize;
+                self.bytes = self.bytes.saturating_sub(size);
                 self.len -= 1;
-                rest.push(o, r, len, partition_by);
+                rest.push(o, r, size, partition_by);
             }
         }
         self.files.retain(|_, f| !f.records.is_empty());
@@ -328,6 +346,9 @@ mod tests {
         );
         let moved: Vec<Record> = rest.records_in_offset_order().cloned().collect();
         assert_eq!(moved, records[4..]);
+        // The bytes counted on arrival (10 per record here) move with the records.
+        assert_eq!(seg.bytes, 4 * 10);
+        assert_eq!(rest.bytes, (records.len() - 4) * 10);
         let files_after: usize = seg.open_files();
         assert_eq!(seg.take_plan("t", "parquet").len(), files_after);
     }

@@ -87,6 +87,8 @@ pub struct SegmentWrite {
     /// The derived-bar state valid at `end` (key, bytes), saved before the commit so whoever
     /// continues at `end` finds it.
     pub bar_state: Option<(String, Vec<u8>)>,
+    /// The partition's lake checkpoint (key, bytes) once the files exist (`checkpoint.rs`).
+    pub checkpoint: (String, Vec<u8>),
     /// Buffered bytes this segment held, still counted against the memory cap until done.
     pub bytes: usize,
     pub cut_at: Instant,
@@ -112,7 +114,8 @@ pub struct WriteDone {
 }
 
 /// Encodes every file of the segment on the blocking pool (in parallel), writes them
-/// concurrently (each create-if-absent, retried until the store answers), then the bar state.
+/// concurrently (each create-if-absent, retried until the store answers), then the bar state
+/// and the lake checkpoint.
 pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<WriteDone, SinkError> {
     let SegmentWrite {
         partition,
@@ -121,6 +124,7 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
         epoch,
         files,
         bar_state,
+        checkpoint,
         bytes,
         cut_at,
     } = job;
@@ -194,6 +198,12 @@ pub async fn write_segment(job: SegmentWrite, ctx: WriteContext) -> Result<Write
         })
         .await?;
     }
+    let (key, bytes_of_checkpoint) = checkpoint;
+    retry_store(&ctx.metrics, &ctx.health, "put lake checkpoint", || {
+        ctx.store
+            .put(&key, bytes_of_checkpoint.clone(), "application/json")
+    })
+    .await?;
     Ok(WriteDone {
         partition,
         start,

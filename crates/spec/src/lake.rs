@@ -72,7 +72,9 @@ pub struct S3Settings {
     pub multipart_threshold: usize,
     #[serde(default = "default_part_size")]
     pub part_size: usize,
-    /// Send `If-None-Match: *`; turn off only for stores that reject the header.
+    /// Must stay `true`: the sink refuses to start without create-if-absent (`If-None-Match: *`),
+    /// on which its exactly-once delivery rests. Kept so that older configurations still parse
+    /// and get that error instead of an unknown-field one.
     #[serde(default = "yes")]
     pub conditional_writes: bool,
     /// Static keys for S3-compatible stores outside AWS, read from the environment or mounted

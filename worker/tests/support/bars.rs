@@ -82,7 +82,8 @@ pub fn read_partitions(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Vec
 }
 
 /// The closed 1-minute bars of one partition's records: a minute closes once a trade of the
-/// partition is `lateness` past its end; a trade of a closed minute is left out.
+/// partition is `lateness` past its end (counting a trade's time as at most a minute past its
+/// ingest time); a trade of a closed minute is left out.
 pub fn expected_bars(records: &[Record], lateness: Span) -> Vec<BarRow> {
     struct Acc {
         first: (DateTime<Utc>, Decimal),
@@ -122,7 +123,10 @@ pub fn expected_bars(records: &[Record], lateness: Span) -> Vec<BarRow> {
         acc.low = acc.low.min(p);
         acc.volume += s;
         acc.trades += 1;
-        watermark = Some(watermark.map_or(t.event_ts, |w| w.max(t.event_ts)));
+        // A trade moves the watermark at most a minute past its ingest time (docs: README,
+        // "Derived 1-minute bars").
+        let reach = t.event_ts.min(t.ingest_ts + Span::minutes(1));
+        watermark = Some(watermark.map_or(reach, |w| w.max(reach)));
     }
     open.into_iter()
         .filter(|((_, start), _)| watermark.is_some_and(|w| closes(*start, w)))

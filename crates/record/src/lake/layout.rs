@@ -167,6 +167,12 @@ pub fn bar_state_key(topic: &str, partition: i32, offset: i64) -> String {
     format!("_stockfeed/bars/{topic}/{partition}/{offset:020}.json")
 }
 
+/// The key of a partition's lake checkpoint: the end of the last segment whose files all
+/// exist (see `sink::checkpoint`), relative to the lake prefix.
+pub fn checkpoint_key(topic: &str, partition: i32) -> String {
+    format!("_stockfeed/offsets/{topic}/{partition}.json")
+}
+
 /// The key of a segment's manifest, relative to the lake prefix.
 pub fn manifest_key(topic: &str, partition: i32, start_offset: i64) -> String {
     format!("_stockfeed/manifests/{topic}/{partition}/{start_offset:020}.json")

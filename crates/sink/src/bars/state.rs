@@ -74,6 +74,12 @@ pub struct Folded {
     pub unrepresentable: u64,
 }
 
+/// How far past its own ingest time a trade's event time may move the watermark: more than
+/// the clock difference between a provider and the producer's host, far less than a time zone.
+fn watermark_lead() -> chrono::Duration {
+    chrono::Duration::minutes(1)
+}
+
 impl Default for BarState {
     fn default() -> Self {
         BarState {
@@ -132,8 +138,14 @@ impl BarState {
                     open.insert((trade.symbol.clone(), start), OpenBar::first(trade, start));
                 }
             }
-            if self.watermark.is_none_or(|w| trade.event_ts > w) {
-                self.watermark = Some(trade.event_ts);
+            // A trade moves the watermark to its event time, but never further than a little
+            // past when it was fetched: validation allows event times up to a day ahead (a
+            // venue's local time stamped as UTC), and one such trade would otherwise close
+            // every open bar of the partition and make every trade after it "late" for hours.
+            // Its own bar waits until the stream catches up with it.
+            let reach = trade.event_ts.min(trade.ingest_ts + watermark_lead());
+            if self.watermark.is_none_or(|w| reach > w) {
+                self.watermark = Some(reach);
             }
         }
         let watermark = self.watermark;
@@ -298,6 +310,43 @@ mod tests {
             lateness(),
         );
         assert_eq!(folded.late_trades, 0);
+    }
+
+    /// One trade stamped nine hours ahead (a venue's local time written as UTC, which
+    /// validation accepts) must neither close the bars in progress nor make the trades after
+    /// it late.
+    #[test]
+    fn a_trade_stamped_hours_ahead_does_not_close_the_partition() {
+        let mut state = BarState::default();
+        state.fold(
+            &[trade("AAPL", "2026-11-26T14:30:05Z", "10", "1")],
+            lateness(),
+        );
+        let ahead: DateTime<Utc> = "2026-11-26T23:30:07Z".parse().unwrap();
+        let skewed = Record::Trade(Trade::new(
+            Provider::Synthetic,
+            "IBM".parse().unwrap(),
+            ahead,
+            "2026-11-26T14:30:07Z".parse().unwrap(),
+            "5".parse().unwrap(),
+            "1".parse().unwrap(),
+        ));
+        let folded = state.fold(&[skewed], lateness());
+        assert!(folded.closed.is_empty(), "{:?}", folded.closed);
+        let folded = state.fold(
+            &[trade("AAPL", "2026-11-26T14:30:40Z", "11", "1")],
+            lateness(),
+        );
+        assert_eq!(folded.late_trades, 0);
+        assert_eq!(state.open_bars(), 2, "AAPL 14:30 and the skewed IBM bar");
+        // The stream goes on: 14:30 closes as usual, the skewed bar stays open.
+        let folded = state.fold(
+            &[trade("AAPL", "2026-11-26T14:31:15Z", "12", "1")],
+            lateness(),
+        );
+        assert_eq!(folded.closed.len(), 1);
+        assert_eq!(folded.closed[0].trade_count, Some(2));
+        assert_eq!(folded.closed[0].symbol.as_str(), "AAPL");
     }
 
     #[test]

@@ -16,8 +16,9 @@ use super::EncodeError;
 use stockfeed_record::lake::columns::{Cell, Column, columns};
 use stockfeed_record::{Record, RecordKind};
 
-/// Separates the entries of a list column inside one CSV cell.
-pub const LIST_SEPARATOR: char = '|';
+/// Separates the entries of a list column inside one CSV cell (validation refuses entries
+/// that contain it, so the check below is a last guard).
+pub use stockfeed_record::LIST_SEPARATOR;
 
 pub(super) fn encode(kind: RecordKind, records: &[&Record]) -> Result<Vec<u8>, EncodeError> {
     let cols = columns(kind);

@@ -50,6 +50,16 @@ pub trait ObjectStore: Send + Sync {
         content_type: &'a str,
     ) -> BoxFuture<'a, Result<PutOutcome, StoreError>>;
 
+    /// Writes `bytes` under `key`, replacing what is there. Only for the sink's own
+    /// bookkeeping that is meant to move on (the lake checkpoint); data files and manifests are
+    /// never replaced.
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: Vec<u8>,
+        content_type: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+
     /// Reads an object; `None` when there is none.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
 

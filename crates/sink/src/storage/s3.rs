@@ -4,8 +4,9 @@
 //! web-identity token of IRSA; nothing is configured here. `If-None-Match: *` makes every write
 //! create-if-absent (on PutObject, and on CompleteMultipartUpload for large objects), so a retry
 //! or a zombie writer can never replace a finished object; a 412 answer means "already there".
-//! Stores that ignore the header merely overwrite an object with identical content, because
-//! keys and contents are deterministic (see `sink::segment`).
+//! Exactly-once depends on it: two writers that cut the same offsets differently (a zombie and
+//! the new owner) would otherwise both "create" the manifest and each other's files, losing or
+//! duplicating records. A store that ignores the header is refused at start-up (`probe`).
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -139,6 +140,15 @@ impl S3Store {
             .force_path_style(settings.force_path_style)
             .timeout_config(timeouts)
             .build();
+        if !settings.conditional_writes {
+            return Err(StoreError::Settings(
+                "conditionalWrites: false is not supported: exactly-once needs the store's \
+                 create-if-absent (If-None-Match: *), without it a stalled writer and the \
+                 partition's new owner can overwrite each other's files; use a store that \
+                 honours the header (AWS S3, MinIO since 2024, Ceph RGW since Reef)"
+                    .into(),
+            ));
+        }
         if let Some(sse) = &settings.server_side_encryption
             && !matches!(sse.as_str(), "AES256" | "aws:kms" | "aws:kms:dsse")
         {
@@ -177,6 +187,7 @@ impl S3Store {
         key: &str,
         bytes: Vec<u8>,
         content_type: &str,
+        if_absent: bool,
     ) -> Result<PutOutcome, StoreError> {
         let mut req = self
             .client
@@ -188,7 +199,7 @@ impl S3Store {
             .set_server_side_encryption(self.sse())
             .set_ssekms_key_id(self.settings.kms_key_id.clone())
             .set_storage_class(self.storage_class());
-        if self.settings.conditional_writes {
+        if if_absent {
             req = req.if_none_match("*");
         }
         match req.send().await {
@@ -253,9 +264,7 @@ impl S3Store {
                         .set_parts(Some(parts))
                         .build(),
                 );
-            if self.settings.conditional_writes {
-                complete = complete.if_none_match("*");
-            }
+            complete = complete.if_none_match("*");
             match complete.send().await {
                 Ok(_) => Ok(PutOutcome::Created),
                 Err(e) if is_precondition_failed(&e) => Ok(PutOutcome::AlreadyExists),
@@ -293,8 +302,26 @@ impl ObjectStore for S3Store {
                 if bytes.len() >= self.settings.multipart_threshold {
                     self.put_multipart(&full, bytes, content_type).await
                 } else {
-                    self.put_single(&full, bytes, content_type).await
+                    self.put_single(&full, bytes, content_type, true).await
                 }
+            }
+            .instrument(span),
+        )
+    }
+
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        bytes: Vec<u8>,
+        content_type: &'a str,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        let full = self.full_key(key);
+        let span = tracing::info_span!("s3_put_replace", bucket = %self.bucket, key = %full);
+        Box::pin(
+            async move {
+                self.put_single(&full, bytes, content_type, false)
+                    .await
+                    .map(|_| ())
             }
             .instrument(span),
         )
