@@ -4,6 +4,8 @@
 //! - 200,000 records across 6 partitions;
 //! - the sink is killed with SIGKILL at random moments 20 times and restarted each time;
 //! - a second sink instance joins for part of the run (rebalances) and is killed too;
+//! - every S3 request goes through a fault-injecting proxy (`support/s3_proxy.rs`): every third
+//!   new connection is answered 503 SlowDown, 500 InternalError, or reset mid-body;
 //! - the S3 server is stopped and restarted once while a sink is writing;
 //! - a last sink drains the topic and stops on SIGTERM.
 //!
@@ -32,6 +34,7 @@ use stockfeed_producer::metrics::ProducerMetrics;
 use stockfeed_producer::source::synthetic::{Generator, Rate, SyntheticConfig, SyntheticSource};
 use stockfeed_producer::{KafkaWriter, PipelineOptions, Readiness, WriterSettings, run_pipeline};
 use stockfeed_record::{Record, RecordId, Symbol};
+use support::s3_proxy::{Fault, FaultyS3, Plan};
 use tokio_util::sync::CancellationToken;
 
 const RECORDS: u64 = 200_000;
@@ -72,6 +75,7 @@ fn write_config(
     topic: &str,
     group: &str,
     bucket: &str,
+    s3_endpoint: &str,
 ) -> PathBuf {
     let path = dir.join(format!("sink-{instance}.yaml"));
     std::fs::write(
@@ -80,8 +84,7 @@ fn write_config(
             "kafka: {{bootstrapServers: '{bootstrap}', topic: {topic}, groupId: {group}, instanceId: {instance}, sessionTimeout: 6s}}\n\
              sink:\n  url: 's3://{bucket}/lake/'\n  format: jsonl\n  flush: {{maxRecords: 3000, maxAge: 1s}}\n\
              \x20 derivedBars: {{enabled: true, allowedLateness: 2s}}\n\
-             \x20 s3: {{endpoint: '{}', forcePathStyle: true}}\nmetricsAddr: 127.0.0.1:0\n",
-            support::s3_endpoint()
+             \x20 s3: {{endpoint: '{s3_endpoint}', forcePathStyle: true, attemptTimeout: 5s}}\nmetricsAddr: 127.0.0.1:0\n",
         ),
     )
     .unwrap();
@@ -146,9 +149,46 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
     // Repeats (same content) are dropped by the producer's dedup window.
     assert_eq!(summary.records as usize, expected.len());
 
+    // Every third new connection to S3 is answered 503 SlowDown, 500 InternalError, or reset
+    // in the middle of its request body, in turn, all through the run.
+    let proxy = FaultyS3::start(Plan::Every {
+        nth: 3,
+        faults: vec![Fault::SlowDown, Fault::InternalError, Fault::Reset],
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let config_a = write_config(dir.path(), "a", &bootstrap, &topic, &group, &bucket);
-    let config_b = write_config(dir.path(), "b", &bootstrap, &topic, &group, &bucket);
+    let config_a = write_config(
+        dir.path(),
+        "a",
+        &bootstrap,
+        &topic,
+        &group,
+        &bucket,
+        &proxy.endpoint,
+    );
+    let config_b = write_config(
+        dir.path(),
+        "b",
+        &bootstrap,
+        &topic,
+        &group,
+        &bucket,
+        &proxy.endpoint,
+    );
+    let committed_now = || {
+        let (b, g, t) = (bootstrap.clone(), group.clone(), topic.clone());
+        tokio::task::spawn_blocking(move || {
+            support::committed_and_high(&b, &g, &t, PARTITIONS)
+                .iter()
+                .map(|(c, _)| (*c).max(0))
+                .sum::<i64>()
+        })
+    };
+    // Kills that came before the topic was all committed (the sink had work left), and of
+    // those, the ones in a round where the sinks committed progress.
+    let total_records = summary.records as i64;
+    let (mut kills_with_work_left, mut kills_during_progress) = (0, 0);
+    let mut committed_before = 0;
     let seed: u64 = rand::random();
     println!("kill schedule seed: {seed}");
     let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -179,9 +219,17 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
             b.kill().unwrap();
             b.wait().unwrap();
         }
+        let committed = committed_now().await.unwrap();
+        if committed < total_records {
+            kills_with_work_left += 1;
+            if committed > committed_before {
+                kills_during_progress += 1;
+            }
+        }
+        committed_before = committed;
     }
 
-    // The kills must have landed mid-stream: some progress committed, but not all of it.
+    // The kills must have landed mid-stream: progress committed, but not all of it.
     let before_drain = tokio::task::spawn_blocking({
         let (b, g, t) = (bootstrap.clone(), group.clone(), topic.clone());
         move || support::committed_and_high(&b, &g, &t, PARTITIONS)
@@ -190,8 +238,18 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
     .unwrap();
     let committed: i64 = before_drain.iter().map(|(c, _)| (*c).max(0)).sum();
     let total: i64 = before_drain.iter().map(|(_, h)| *h).sum();
-    println!("committed before the final drain: {committed} of {total}");
-    assert!(committed > 0, "the killed sinks made some progress");
+    println!(
+        "committed before the final drain: {committed} of {total}; of {KILLS} kills, \
+         {kills_with_work_left} came with records left to write, {kills_during_progress} in a \
+         round where the sinks committed progress; {} S3 faults served",
+        proxy.faults_served()
+    );
+    // Measured: 10-20 kills with work left, 6-8 during progress (seeds vary).
+    assert!(
+        kills_with_work_left >= KILLS / 2 && kills_during_progress >= 3,
+        "the kills did not land mid-stream: {kills_with_work_left} with work left, \
+         {kills_during_progress} during progress"
+    );
 
     // A last sink drains the topic, then stops on SIGTERM.
     let last = spawn_sink(&config_a);
@@ -229,6 +287,11 @@ async fn no_loss_no_duplicate_through_kills_rebalances_and_an_s3_restart() {
     assert!(
         status.success(),
         "the last sink exits cleanly on SIGTERM: {status:?}"
+    );
+    assert!(
+        proxy.faults_served() >= 10,
+        "only {} S3 faults served: the run met almost none",
+        proxy.faults_served()
     );
 
     // Read every visible object and count ids.

@@ -552,8 +552,17 @@ async fn a_group_that_lost_its_offsets_resumes_from_the_lake() {
     // Another group (no offsets): it starts where the topic starts now, 1500, not a cut.
     let second = support::unique_name("sf-lost-offsets-b");
     cfg.kafka.group_id = Some(second.clone());
-    support::produce_records(&bootstrap, &topic, &records[3000..]).await;
     let sink = start(cfg.clone());
+    // Nothing new to read yet: the group is brought up to the lake all the same.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while committed(&bootstrap, &second, &topic).await < 3000 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group was not brought up to the lake"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    support::produce_records(&bootstrap, &topic, &records[3000..]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while committed(&bootstrap, &second, &topic).await < 3500 {
         assert!(

@@ -1,7 +1,8 @@
 //! The sink against an S3 server that misbehaves as real S3 does, not only "server stopped":
-//! a TCP proxy in front of the test S3 server answers chosen requests itself with 503 SlowDown
-//! (request ids that contain "412", as AWS's hex ids do), 403 AccessDenied, or holds the
-//! connection open and silent (half-open). Each test checks the lake against the topic.
+//! a TCP proxy in front of the test S3 server (`support/s3_proxy.rs`) answers chosen requests
+//! itself with 503 SlowDown (request ids that contain "412", as AWS's hex ids do), 403
+//! AccessDenied, or holds the connection open and silent (half-open). Each test checks the lake
+//! against the topic. `sink_faults` runs kills against the same proxy.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests report failure by panicking
 
@@ -9,140 +10,14 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use prometheus_client::registry::Registry;
 use stockfeed_sink::metrics::SinkMetrics;
 use stockfeed_sink::{SinkConfig, SinkError, SinkReadiness, SinkSummary, run_sink};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::s3_proxy::{Fault, FaultyS3, Plan};
 use tokio_util::sync::CancellationToken;
-
-/// What the proxy does with the first request of a new connection.
-#[derive(Clone, Copy)]
-enum Fault {
-    /// 503 SlowDown, as S3 throttles.
-    SlowDown,
-    /// 403 AccessDenied, as a bucket policy without s3:PutObject answers.
-    Denied,
-    /// Reads the request and never answers (a half-open connection).
-    Silent,
-}
-
-/// A proxy to the test S3 server that answers the first `faults` new connections whose first
-/// request is a `method` request (any method when `None`) with `fault` (every one when
-/// `faults` is `usize::MAX`) and passes everything else through untouched. Faulted answers close
-/// the connection, so each retry comes on a new one and meets the next fault.
-struct FaultyS3 {
-    endpoint: String,
-    faulted: Arc<AtomicUsize>,
-}
-
-impl FaultyS3 {
-    async fn start(fault: Fault, method: Option<&'static str>, faults: usize) -> Self {
-        let upstream = support::s3_endpoint()
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let faulted = Arc::new(AtomicUsize::new(0));
-        let count = faulted.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                let upstream = upstream.clone();
-                let count = count.clone();
-                tokio::spawn(async move {
-                    let mut client = client;
-                    let mut head = vec![0u8; 64 * 1024];
-                    let n = match client.read(&mut head).await {
-                        Ok(n) if n > 0 => n,
-                        _ => return,
-                    };
-                    head.truncate(n);
-                    let wanted =
-                        method.is_none_or(|m| head.starts_with(format!("{m} ").as_bytes()));
-                    if wanted
-                        && count
-                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| {
-                                (c < faults).then_some(c + 1)
-                            })
-                            .is_ok()
-                    {
-                        read_body(&mut client, head).await;
-                        answer(client, fault).await;
-                        return;
-                    }
-                    let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    if server.write_all(&head).await.is_err() {
-                        return;
-                    }
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                });
-            }
-        });
-        FaultyS3 { endpoint, faulted }
-    }
-}
-
-/// Reads the rest of the request whose first bytes are `head`, so the answer comes after the
-/// whole request, as a server's would (an early answer reads as a transport error instead).
-async fn read_body(client: &mut TcpStream, mut head: Vec<u8>) {
-    let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return;
-    };
-    let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
-    let chunked = text.contains("transfer-encoding: chunked");
-    let length: usize = text
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut buf = vec![0u8; 64 * 1024];
-    let done = |head: &Vec<u8>| {
-        if chunked {
-            head.ends_with(b"0\r\n\r\n")
-        } else {
-            head.len() >= end + 4 + length
-        }
-    };
-    while !done(&head) {
-        match tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
-    }
-}
-
-/// Answers as `fault` says.
-async fn answer(mut client: TcpStream, fault: Fault) {
-    let (status, code) = match fault {
-        Fault::SlowDown => ("503 Slow Down", "SlowDown"),
-        Fault::Denied => ("403 Forbidden", "AccessDenied"),
-        Fault::Silent => {
-            // Hold the connection open, saying nothing, far longer than the test runs.
-            tokio::time::sleep(Duration::from_secs(600)).await;
-            return;
-        }
-    };
-    // Request ids as AWS writes them (16 hex digits); this one contains "412".
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{code}</Message><RequestId>4F1241229C8E4127</RequestId><HostId>h412</HostId></Error>"
-    );
-    let response = format!(
-        "HTTP/1.1 {status}\r\nx-amz-request-id: 4F1241229C8E4127\r\nx-amz-id-2: a412b\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = client.write_all(response.as_bytes()).await;
-    let _ = client.shutdown().await;
-}
 
 struct Feed {
     bootstrap: String,
@@ -296,10 +171,15 @@ async fn assert_exactly_once(f: &Feed) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_down_answers_are_retried_and_every_record_lands_once() {
     let f = feed(500).await;
-    let proxy = FaultyS3::start(Fault::SlowDown, Some("PUT"), 12).await;
+    let proxy = FaultyS3::start(Plan::First {
+        fault: Fault::SlowDown,
+        method: Some("PUT"),
+        count: 12,
+    })
+    .await;
     run_to_the_end(&f, &proxy.endpoint, 500).await;
     // Rounds of three exhaust the SDK's own attempts and reach the sink's retry.
-    let served = proxy.faulted.load(Ordering::Relaxed);
+    let served = proxy.faults_served();
     assert!(
         served >= 4,
         "only {served} faults served: the test shows nothing"
@@ -312,7 +192,12 @@ async fn slow_down_answers_are_retried_and_every_record_lands_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_connection_times_out_and_the_sink_carries_on() {
     let f = feed(300).await;
-    let proxy = FaultyS3::start(Fault::Silent, Some("PUT"), 2).await;
+    let proxy = FaultyS3::start(Plan::First {
+        fault: Fault::Silent,
+        method: Some("PUT"),
+        count: 2,
+    })
+    .await;
     run_to_the_end(&f, &proxy.endpoint, 300).await;
     assert_exactly_once(&f).await;
 }
@@ -322,7 +207,12 @@ async fn a_silent_connection_times_out_and_the_sink_carries_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_denied_stops_the_sink_with_the_reason() {
     let f = feed(100).await;
-    let proxy = FaultyS3::start(Fault::Denied, None, usize::MAX).await;
+    let proxy = FaultyS3::start(Plan::First {
+        fault: Fault::Denied,
+        method: None,
+        count: usize::MAX,
+    })
+    .await;
     let (_, _, task) = start(config(&f, &proxy.endpoint));
     let err = tokio::time::timeout(Duration::from_secs(60), task)
         .await
@@ -352,7 +242,12 @@ async fn access_denied_stops_the_sink_with_the_reason() {
 async fn readiness_says_so_when_lake_writes_keep_failing() {
     let f = feed(100).await;
     // Every request (a PUT on a connection a passed-through GET opened would get through).
-    let proxy = FaultyS3::start(Fault::SlowDown, None, usize::MAX).await;
+    let proxy = FaultyS3::start(Plan::First {
+        fault: Fault::SlowDown,
+        method: None,
+        count: usize::MAX,
+    })
+    .await;
     let readiness = Arc::new(SinkReadiness::default());
     let metrics = Arc::new(SinkMetrics::register(&mut Registry::default()));
     let task = tokio::spawn(run_sink(

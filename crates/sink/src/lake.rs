@@ -37,10 +37,66 @@ pub async fn probe_create_if_absent(store: &dyn ObjectStore) -> Result<(), Store
         .await?;
     match store.put_if_absent(PROBE_KEY, body, "text/plain").await? {
         PutOutcome::AlreadyExists => Ok(()),
-        PutOutcome::Created => Err(StoreError::Settings(format!(
-            "{} accepted a second create of {PROBE_KEY}: it ignores If-None-Match: *, and \
-             exactly-once delivery needs create-if-absent; use a store that honours it",
-            store.describe()
-        ))),
+        // Refused: no retry changes it (transient errors of the two puts are retried).
+        PutOutcome::Created => Err(StoreError::Refused {
+            store: "lake",
+            operation: "create-if-absent probe",
+            key: PROBE_KEY.to_owned(),
+            message: format!(
+                "{} accepted a second create of the same key: it ignores If-None-Match: *, \
+                 and exactly-once delivery needs create-if-absent; use a store that honours it",
+                store.describe()
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::future::BoxFuture;
+
+    /// A store that takes every create, as one ignoring `If-None-Match` does.
+    struct Overwrites;
+
+    impl ObjectStore for Overwrites {
+        fn put_if_absent<'a>(
+            &'a self,
+            _key: &'a str,
+            _bytes: Vec<u8>,
+            _content_type: &'a str,
+        ) -> BoxFuture<'a, Result<PutOutcome, StoreError>> {
+            Box::pin(async { Ok(PutOutcome::Created) })
+        }
+
+        fn put<'a>(
+            &'a self,
+            _key: &'a str,
+            _bytes: Vec<u8>,
+            _content_type: &'a str,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn get<'a>(&'a self, _key: &'a str) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>> {
+            Box::pin(async { Ok(None) })
+        }
+
+        fn describe(&self) -> String {
+            "overwriting store".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_ignores_create_if_absent_is_refused_and_a_real_one_passes() {
+        let err = probe_create_if_absent(&Overwrites).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("If-None-Match"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path());
+        probe_create_if_absent(&store).await.unwrap();
+        // Again, as at every later start: the object is there already.
+        probe_create_if_absent(&store).await.unwrap();
     }
 }

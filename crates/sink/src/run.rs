@@ -76,16 +76,20 @@ pub const STORE_STALL: Duration = Duration::from_secs(30);
 
 impl SinkReadiness {
     pub fn check(&self) -> Result<(), String> {
+        // The lake first: a sink whose start-up probe keeps failing has not joined either,
+        // and the lake's error is the one that says what is wrong.
+        if let Some((d, error)) = self.store.failing_for()
+            && d >= STORE_STALL
+        {
+            return Err(format!(
+                "writes to the lake have failed for {} s; last error: {error}",
+                d.as_secs()
+            ));
+        }
         if !self.joined.load(std::sync::atomic::Ordering::Relaxed) {
             return Err("not yet assigned partitions by the consumer group".into());
         }
-        match self.store.failing_for() {
-            Some((d, error)) if d >= STORE_STALL => Err(format!(
-                "writes to the lake have failed for {} s; last error: {error}",
-                d.as_secs()
-            )),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -149,7 +153,10 @@ pub async fn run_sink(
     let partition_by = config.partition_by().map_err(SinkError::Config)?;
     let lake = LakeUrl::parse(&config.sink.url).map_err(StoreError::from)?;
     let store = crate::lake::open(&lake, &config.sink.s3).await?;
-    crate::lake::probe_create_if_absent(store.as_ref()).await?;
+    retry_store(&metrics, &readiness.store, "probe create-if-absent", || {
+        crate::lake::probe_create_if_absent(store.as_ref())
+    })
+    .await?;
     let base = config.kafka.connection.client_config()?;
     let topic = config.kafka.topic.clone();
     let dlq_topic = config.dlq_topic();
@@ -775,6 +782,9 @@ impl Sink {
             // avoid reading them.
             tracing::warn!(partition, error = %e, "cannot seek to the lake's checkpoint; skipping up to it");
         }
+        // Bring the group up to the lake now: with nothing new to read no segment would commit,
+        // and the group would show lag for records that are in the lake.
+        self.commit(partition, lake, CommitMode::Async);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ pub mod bars;
 pub mod chaos;
 pub mod provider_server;
 pub mod python;
+pub mod s3_proxy;
 
 use std::time::Duration;
 
